@@ -1,0 +1,64 @@
+"""`manage.py demo`: the portal on SQLite against a seeded Wix sandbox, no account needed."""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from portal.demo import DEMO_SEED, ensure_admin, install_demo_tenants
+from tenants.services import verify_credentials
+from wixapi.sandbox import Sandbox, seed_demo, serve
+
+
+class Command(BaseCommand):
+    help = (
+        "Start a seeded Wix sandbox, point the portal at it, create demo tenants and an "
+        "admin login, then serve the portal. Development only (DEBUG=true)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+        parser.add_argument("--sandbox-port", type=int, default=8765)
+        parser.add_argument(
+            "--no-serve", action="store_true", help="Seed, print the login and exit."
+        )
+
+    def handle(self, *args, addrport, sandbox_port, no_serve, **options):
+        if not settings.DEBUG:
+            raise CommandError("The demo runs only with DEBUG=true (it serves a fake Wix).")
+        call_command("migrate", interactive=False, verbosity=0)
+
+        sandbox = Sandbox(seed=DEMO_SEED)
+        demo = seed_demo(sandbox)
+        try:
+            server = serve(sandbox, host="127.0.0.1", port=sandbox_port)
+        except OSError as exc:
+            raise CommandError(
+                f"Cannot serve the Wix sandbox on 127.0.0.1:{sandbox_port} ({exc.strerror}); "
+                "pass --sandbox-port with a free port."
+            ) from None
+        # Settings are read at call time, so every Wix call from here on reaches the sandbox.
+        settings.WIX_API_BASE_URL = server.url
+
+        tenants = install_demo_tenants(demo)
+        for tenant in tenants:
+            verify_credentials(tenant)
+        login = ensure_admin(password=os.environ.get("DEMO_ADMIN_PASSWORD"))
+
+        host = addrport if ":" in addrport else f"127.0.0.1:{addrport}"
+        self.stdout.write(
+            self.style.SUCCESS("\nThe portal is ready with demo data from the Wix sandbox.\n")
+            + f"  Portal:       http://{host}/admin/\n"
+            + f"  Login:        {login.username} / {login.password}\n"
+            + f"  Wix sandbox:  {server.url}  ({len(tenants)} demo sites)\n"
+        )
+        if no_serve:
+            server.stop()
+            return
+        try:
+            call_command("runserver", addrport, use_reloader=False)
+        finally:
+            server.stop()

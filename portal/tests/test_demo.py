@@ -1,0 +1,46 @@
+"""`manage.py demo` seeds tenants that really reach the sandbox, and prints a login."""
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from tenants.models import CredentialsStatus, Tenant
+
+pytestmark = pytest.mark.django_db
+
+
+def run_demo(settings) -> str:
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("demo", "--no-serve", "--sandbox-port", "0", stdout=out)
+    return out.getvalue()
+
+
+def test_demo_creates_verified_tenants_and_a_login(settings):
+    output = run_demo(settings)
+
+    tenants = list(Tenant.objects.all())
+    assert len(tenants) == 3
+    assert {t.auth_method for t in tenants} == {"oauth_app", "api_key"}
+    assert all(t.credentials_status == CredentialsStatus.OK for t in tenants)
+    password = output.split("Login:")[1].split()[2]
+    assert get_user_model().objects.get(username="admin").check_password(password)
+    assert "http://127.0.0.1:8000/admin/" in output
+
+
+def test_demo_twice_updates_the_same_tenants(settings):
+    run_demo(settings)
+    run_demo(settings)
+
+    assert Tenant.objects.count() == 3
+    assert all(t.credentials_status == CredentialsStatus.OK for t in Tenant.objects.all())
+
+
+def test_demo_refuses_to_run_without_debug(settings):
+    settings.DEBUG = False
+
+    with pytest.raises(CommandError, match="only with DEBUG=true"):
+        call_command("demo", "--no-serve")

@@ -1,0 +1,72 @@
+"""A model field that keeps its text encrypted at rest (see tenants.crypto)."""
+
+from django import forms
+from django.core.exceptions import FieldError
+from django.db import models
+from django.db.models import lookups
+
+from tenants import crypto
+
+NOT_SET = ""
+
+
+class EncryptedTextField(models.TextField):
+    """Text stored as a Fernet token; "" means "not set" and is stored as "".
+
+    Reading a value that no configured key decrypts raises `crypto.DecryptionError`; the
+    ciphertext is never handed back. Encryption is randomised, so the only lookups that
+    mean anything are `isnull` and `exact` against "" (set or not set); others raise.
+    """
+
+    description = "Text encrypted at rest"
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        if value is None or value == NOT_SET:
+            return value
+        return crypto.encrypt(value)
+
+    def from_db_value(self, value, expression, connection):
+        if value is None or value == NOT_SET:
+            return value
+        return crypto.decrypt(value, label=self._label())
+
+    def get_lookup(self, lookup_name):
+        if lookup_name == "exact":
+            return EncryptedExact
+        if lookup_name == "isnull":
+            return super().get_lookup(lookup_name)
+        raise FieldError(self._unsupported(lookup_name))
+
+    def get_transform(self, lookup_name):
+        raise FieldError(self._unsupported(lookup_name))
+
+    def formfield(self, **kwargs):
+        # Whatever widget is asked for (the admin asks for a textarea), a stored secret is
+        # never rendered back into a page.
+        kwargs["widget"] = forms.PasswordInput(render_value=False)
+        return super().formfield(**{"strip": True, **kwargs})
+
+    def _label(self) -> str:
+        model = getattr(self, "model", None)
+        if model is None:
+            return "an encrypted field"
+        return f"{model._meta.label}.{self.name}"
+
+    def _unsupported(self, lookup_name: str) -> str:
+        return (
+            f"{self._label()} is encrypted: only the isnull lookup and exact "
+            f'against "" (not set) are supported, not {lookup_name!r}.'
+        )
+
+
+class EncryptedExact(lookups.Exact):
+    """`exact` limited to "", since equal plaintexts encrypt to different tokens."""
+
+    def get_prep_lookup(self):
+        if self.rhs is not None and self.rhs != NOT_SET:
+            raise FieldError(
+                f'{self.lhs.output_field._label()} is encrypted: exact lookups only accept "" '
+                "(not set)."
+            )
+        return super().get_prep_lookup()

@@ -1,0 +1,186 @@
+"""Tenants (client Wix sites) and the credentials that reach them, encrypted at rest."""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from tenants.fields import EncryptedTextField
+
+validate_guid = RegexValidator(
+    regex=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z",
+    message="Enter a GUID such as 0b0c0d0e-1a2b-4c3d-8e9f-001122334455.",
+    code="invalid_guid",
+)
+
+# Shorter secrets would give away too large a share of themselves in the last characters.
+HINT_MIN_LENGTH = 12
+HINT_TAIL = 4
+
+
+def secret_hint(value: str) -> str:
+    """Return a redacted description of a secret: "set, ends in …abcd", "set" or "not set"."""
+    if not value:
+        return "not set"
+    if len(value) < HINT_MIN_LENGTH:
+        return "set"
+    return f"set, ends in …{value[-HINT_TAIL:]}"
+
+
+class WixApp(models.Model):
+    """An agency's Wix app: the OAuth client credentials shared by many tenants.
+
+    Mirrors the app ID and app secret on the app's OAuth page, used for
+    Create Access Token (client credentials, one token per app instance):
+    https://dev.wix.com/docs/build-apps/develop-your-app/access/authentication/authenticate-using-oauth
+    https://dev.wix.com/docs/rest/app-management/oauth-2/create-access-token
+    """
+
+    name = models.CharField(max_length=200)
+    app_id = models.CharField(
+        "app ID", max_length=64, unique=True, validators=[validate_guid], help_text="A GUID."
+    )
+    app_secret = EncryptedTextField("app secret")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["app_secret"])
+
+    class Meta:
+        verbose_name = "Wix app"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        self.app_id = self.app_id.lower()
+
+
+class CredentialsStatus(models.TextChoices):
+    UNVERIFIED = "unverified", "Unverified"
+    OK = "ok", "OK"
+    FAILED = "failed", "Failed"
+
+
+class AuthMethod(models.TextChoices):
+    OAUTH_APP = "oauth_app", "Wix app (OAuth)"
+    API_KEY = "api_key", "API key"
+
+
+class TenantQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class Tenant(models.Model):
+    """One client Wix site, reached in exactly one way: a Wix app instance or an API key.
+
+    `site_id` is the value of the `wix-site-id` header. The two ways in mirror
+    API keys: https://dev.wix.com/docs/api-reference/articles/authentication/api-keys/make-api-calls-with-an-api-key
+    OAuth:    https://dev.wix.com/docs/build-apps/develop-your-app/access/authentication/authenticate-using-oauth
+    """
+
+    name = models.CharField(max_length=200)
+    site_id = models.CharField(
+        "site ID",
+        max_length=64,
+        unique=True,
+        validators=[validate_guid],
+        help_text="A GUID: the site's wix-site-id, as in manage.wix.com/dashboard/<site ID>.",
+    )
+    notes = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    wix_app = models.ForeignKey(
+        WixApp,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="tenants",
+        verbose_name="Wix app",
+    )
+    instance_id = models.CharField(
+        "app instance ID",
+        max_length=64,
+        blank=True,
+        validators=[validate_guid],
+        help_text="The Wix app's instance on this site (a GUID).",
+    )
+    api_key = EncryptedTextField("API key", blank=True, default="")
+    credentials_status = models.CharField(
+        choices=CredentialsStatus, default=CredentialsStatus.UNVERIFIED, max_length=16
+    )
+    credentials_checked_at = models.DateTimeField(null=True, blank=True)
+    # Wix's error code and message from the last check; never a secret.
+    credentials_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+    history = HistoricalRecords(excluded_fields=["api_key"])
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(wix_app__isnull=False) & ~Q(instance_id="") & Q(api_key=""))
+                | (Q(wix_app__isnull=True) & Q(instance_id="") & ~Q(api_key="")),
+                name="tenants_tenant_exactly_one_way_in",
+                violation_error_message=(
+                    "A tenant needs exactly one way in: "
+                    "a Wix app with an app instance ID, or an API key."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def auth_method(self) -> AuthMethod | None:
+        """Return how this tenant reaches Wix: "oauth_app", "api_key", or None if unset."""
+        if self.wix_app_id is not None and self.instance_id:
+            return AuthMethod.OAUTH_APP
+        if self.api_key:
+            return AuthMethod.API_KEY
+        return None
+
+    def clean(self):
+        self.site_id = self.site_id.lower()
+        self.instance_id = self.instance_id.lower()
+        has_app = self.wix_app_id is not None
+        has_instance = bool(self.instance_id)
+        has_key = bool(self.api_key)
+        errors = {}
+        if has_key and (has_app or has_instance):
+            errors["api_key"] = (
+                "Use either a Wix app with an app instance ID, or an API key, not both."
+            )
+        elif has_app and not has_instance:
+            errors["instance_id"] = "Enter the app instance ID for this Wix app."
+        elif has_instance and not has_app:
+            errors["wix_app"] = "Choose the Wix app this instance belongs to."
+        elif not (has_key or has_app):
+            errors["api_key"] = "Enter an API key, or choose a Wix app and an app instance ID."
+        if errors:
+            raise ValidationError(errors)
+
+    def use_api_key(self, api_key: str) -> None:
+        """Switch this tenant to `api_key`, dropping any Wix app; needs a new check."""
+        self.api_key = api_key
+        self.wix_app = None
+        self.instance_id = ""
+        self.mark_credentials_unverified()
+
+    def use_wix_app(self, wix_app: WixApp, *, instance_id: str) -> None:
+        """Switch this tenant to a Wix app instance, dropping any API key; needs a new check."""
+        self.wix_app = wix_app
+        self.instance_id = instance_id
+        self.api_key = ""
+        self.mark_credentials_unverified()
+
+    def mark_credentials_unverified(self) -> None:
+        self.credentials_status = CredentialsStatus.UNVERIFIED
+        self.credentials_checked_at = None
+        self.credentials_error = ""

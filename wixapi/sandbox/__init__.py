@@ -1,0 +1,22 @@
+"""A faithful, stateful local stand-in for the Wix REST API (see SPEC.md), over real HTTP.
+
+Used by the tests, the demo and the fleet benchmarks; nothing here imports Django.
+"""
+
+from .seed import Credentials, DemoSite, generate_fleet, seed_demo
+from .server import SandboxServer, serve
+from .state import BOOKINGS_APP_ID, Faults, RequestRecord, Sandbox, Site
+
+__all__ = [
+    "BOOKINGS_APP_ID",
+    "Credentials",
+    "DemoSite",
+    "Faults",
+    "RequestRecord",
+    "Sandbox",
+    "SandboxServer",
+    "Site",
+    "generate_fleet",
+    "seed_demo",
+    "serve",
+]
