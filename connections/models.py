@@ -1,0 +1,247 @@
+"""The mirror of each tenant's Wix providers, schedules and calendar connections.
+
+One row per Wix object per tenant (`wix_id` unique per tenant), columns only for what the
+admin and API filter or show, the whole payload in `raw`. Rows are written by
+`services.refresh_tenant` alone; they are never deleted when Wix drops them, only marked
+`removed_at`, and come back if Wix shows them again.
+
+Wix reference: https://dev.wix.com/docs/rest/business-solutions/bookings/calendar/external-calendar-v2/introduction
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from tenants.models import Tenant
+from wixapi import types as wix
+
+
+def choices(enum: type) -> list[tuple[str, str]]:
+    """Django choices from a `wixapi.types` enum, labelled for people."""
+    return [(m.value, m.value.replace("_", " ").capitalize()) for m in enum]
+
+
+class MirrorQuerySet(models.QuerySet):
+    def for_tenant(self, tenant: Tenant | int) -> MirrorQuerySet:
+        return self.filter(tenant=tenant)
+
+    def for_tenants(self, tenants) -> MirrorQuerySet:
+        return self.filter(tenant__in=tenants)
+
+    def present(self) -> MirrorQuerySet:
+        """Rows Wix still shows (not marked removed)."""
+        return self.filter(removed_at__isnull=True)
+
+
+class Mirrored(models.Model):
+    """What every mirrored Wix object has."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    wix_id = models.CharField("Wix ID", max_length=512)
+    raw = models.JSONField("Wix JSON", default=dict)
+    first_seen_at = models.DateTimeField()
+    # Kept to within services.SEEN_RESOLUTION, so a refresh that finds nothing new writes nothing.
+    last_seen_at = models.DateTimeField()
+    removed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    objects = MirrorQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_at is not None
+
+
+class Provider(Mirrored):
+    """A calendar provider available on the tenant's site (List Providers)."""
+
+    name = models.CharField(max_length=200)
+    calendar_type = models.CharField(max_length=32, choices=choices(wix.CalendarType))
+    connect_methods = models.JSONField(default=list)
+    import_capability = models.CharField(max_length=32, choices=choices(wix.ListEventFromCalendars))
+    export_capability = models.CharField(max_length=32, choices=choices(wix.SyncToCalendar))
+    can_update_sync_config = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "wix_id"], name="provider_unique_per_tenant")
+        ]
+        ordering = ["tenant", "name"]
+
+    def __str__(self) -> str:
+        return self.name or self.calendar_type
+
+    def supports(self, method: str) -> bool:
+        return method in self.connect_methods
+
+
+class Schedule(Mirrored):
+    """A schedule of the tenant's site (Query Schedules); staff schedules carry the staff name."""
+
+    name = models.CharField(max_length=200, blank=True)
+    external_id = models.CharField(max_length=64, blank=True)
+    app_id = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=32, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True)
+    default_title = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "wix_id"], name="schedule_unique_per_tenant")
+        ]
+        ordering = ["tenant", "name"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """A human name: "Anna Lee (Haircuts)" when the schedule has a default title too."""
+        name = self.name or self.default_title or f"Schedule {self.wix_id[:8]}"
+        if self.default_title and self.default_title != name:
+            return f"{name} ({self.default_title})"
+        return name
+
+
+class ConnectionQuerySet(MirrorQuerySet):
+    def broken(self) -> ConnectionQuerySet:
+        """Connections that need a person: in ERROR, or disconnected, and still in Wix."""
+        return self.present().filter(status__in=[wix.Status.ERROR, wix.Status.DISCONNECTED])
+
+
+class Connection(Mirrored):
+    """A schedule's link to an external calendar (Get/List Connections)."""
+
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="connections"
+    )
+    schedule = models.ForeignKey(
+        Schedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="connections"
+    )
+    # Wix's ids, kept even when the provider or schedule is not (yet) mirrored.
+    provider_wix_id = models.CharField(max_length=64, blank=True)
+    schedule_wix_id = models.CharField(max_length=64, blank=True)
+    calendar_type = models.CharField(max_length=32, choices=choices(wix.CalendarType))
+    user_id = models.CharField(max_length=64, blank=True)
+    app_id = models.CharField(max_length=64, blank=True)
+    external_account_email = models.CharField(max_length=254, blank=True)
+    status = models.CharField(max_length=32, choices=choices(wix.Status))
+    error_reason = models.CharField(max_length=64, blank=True, choices=choices(wix.ErrorReason))
+    import_enabled = models.BooleanField(default=False)
+    import_mode = models.CharField(max_length=16, blank=True, choices=choices(wix.ImportMode))
+    # [{"id", "name"}] of the chosen calendars when import_mode is CALENDARS.
+    import_calendars = models.JSONField(default=list, blank=True)
+    export_enabled = models.BooleanField(default=False)
+    export_mode = models.CharField(max_length=16, blank=True, choices=choices(wix.ExportMode))
+    status_changed_at = models.DateTimeField()
+
+    objects = ConnectionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "wix_id"], name="connection_unique_per_tenant"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "status"], name="connection_tenant_status"),
+            models.Index(fields=["status", "error_reason"], name="connection_status_reason"),
+            models.Index(fields=["calendar_type"], name="connection_calendar_type"),
+            models.Index(fields=["external_account_email"], name="connection_email"),
+            models.Index(
+                fields=["-status_changed_at"],
+                name="connection_broken_recent",
+                condition=Q(status__in=["ERROR", "DISCONNECTED"], removed_at__isnull=True),
+            ),
+        ]
+        ordering = ["tenant", "id"]
+
+    def __str__(self) -> str:
+        who = self.schedule.label if self.schedule_id else self.schedule_wix_id[:8]
+        return f"{who}: {self.get_calendar_type_display()} ({self.status})"
+
+    @property
+    def sync_config(self) -> wix.SyncConfig:
+        """The mirrored sync config, ready to change and send back complete."""
+        return wix.Connection.from_json(self.raw).sync_config
+
+
+class RefreshOutcome(models.TextChoices):
+    RUNNING = "running", "Running"
+    OK = "ok", "OK"
+    PARTIAL = "partial", "Partial"
+    FAILED = "failed", "Failed"
+
+
+class RefreshRun(models.Model):
+    """One refresh of one tenant's mirror: when, how it went, what it changed."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(
+        max_length=16, choices=RefreshOutcome, default=RefreshOutcome.RUNNING
+    )
+    trigger = models.CharField(max_length=32, default="manual")
+    new_count = models.PositiveIntegerField(default=0)
+    changed_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    removed_count = models.PositiveIntegerField(default=0)
+    failed_provider_ids = models.JSONField(default=list, blank=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    wix_request_id = models.CharField(max_length=200, blank=True)
+    wix_calls = models.PositiveIntegerField(default=0)
+
+    objects = MirrorQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-started_at"], name="refreshrun_tenant_recent")]
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Refresh of {self.tenant_id} at {self.started_at:%Y-%m-%d %H:%M} ({self.outcome})"
+
+    @property
+    def duration(self):
+        return self.finished_at - self.started_at if self.finished_at else None
+
+
+class ChangeKind(models.TextChoices):
+    APPEARED = "appeared", "Appeared"
+    CHANGED = "changed", "Changed"
+    REMOVED = "removed", "Removed"
+    REAPPEARED = "reappeared", "Reappeared"
+
+
+class ConnectionChange(models.Model):
+    """Something a refresh saw change on a connection: old -> new, when, in which refresh."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="changes")
+    refresh_run = models.ForeignKey(
+        RefreshRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+    kind = models.CharField(max_length=16, choices=ChangeKind)
+    # "status", "error_reason", "sync_config" or "external_account_email" for CHANGED.
+    field = models.CharField(max_length=32, blank=True)
+    old_value = models.JSONField(null=True, blank=True)
+    new_value = models.JSONField(null=True, blank=True)
+    changed_at = models.DateTimeField()
+
+    objects = MirrorQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["connection", "-changed_at"], name="change_connection_recent"),
+            models.Index(fields=["tenant", "-changed_at"], name="change_tenant_recent"),
+        ]
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self) -> str:
+        if self.kind == ChangeKind.CHANGED:
+            return f"{self.field}: {self.old_value} → {self.new_value}"
+        return self.get_kind_display()
