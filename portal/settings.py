@@ -119,6 +119,15 @@ WIX_MAX_RETRIES = env.int("WIX_MAX_RETRIES", default=3)
 WIX_BACKOFF_SECONDS = env.float("WIX_BACKOFF_SECONDS", default=0.5)
 WIX_RETRY_AFTER_MAX_SECONDS = env.int("WIX_RETRY_AFTER_MAX_SECONDS", default=30)
 
+# --- Mirror refreshes -------------------------------------------------------------------
+# The beat schedule created by the connections migrations (editable in the admin).
+REFRESH_INTERVAL_MINUTES = env.int("REFRESH_INTERVAL_MINUTES", default=15)
+# A refresh holds its tenant's lock at most this long (a crashed worker's lock expires).
+REFRESH_LOCK_SECONDS = env.int("REFRESH_LOCK_SECONDS", default=600)
+# Requests per site per minute, shared by every worker through the cache (Redis in
+# production): below Wix's 200 per minute per app instance.
+WIX_SITE_REQUESTS_PER_MINUTE = env.int("WIX_SITE_REQUESTS_PER_MINUTE", default=180)
+
 # --- Celery ----------------------------------------------------------------------------
 # Without a broker, tasks run in-process (eagerly), so the demo needs no Redis.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
