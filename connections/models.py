@@ -10,6 +10,7 @@ Wix reference: https://dev.wix.com/docs/rest/business-solutions/bookings/calenda
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -245,3 +246,53 @@ class ConnectionChange(models.Model):
         if self.kind == ChangeKind.CHANGED:
             return f"{self.field}: {self.old_value} → {self.new_value}"
         return self.get_kind_display()
+
+
+class ConnectMethodChoice(models.TextChoices):
+    OAUTH = "OAUTH", "OAuth link"
+    CREDENTIALS = "CREDENTIALS", "Email and password"
+
+
+class ConnectRequestStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for the calendar owner"
+    CONNECTED = "connected", "Connected"
+    FAILED = "failed", "Failed"
+
+
+class ConnectRequest(models.Model):
+    """A tracked attempt to connect a schedule to a calendar through Wix's OAuth consent.
+
+    The owner returns to `/connect/return/<state>/`; only a hash of the single-use state
+    token is stored, so the database cannot be used to forge a return.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="+")
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="+")
+    method = models.CharField(
+        max_length=16, choices=ConnectMethodChoice, default=ConnectMethodChoice.OAUTH
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    state_hash = models.CharField(max_length=64, unique=True)
+    oauth_url = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=ConnectRequestStatus, default=ConnectRequestStatus.PENDING
+    )
+    # Wix's `error` on return (reject, unsupported, internal) or an error code of ours.
+    error = models.CharField(max_length=100, blank=True)
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MirrorQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Connect {self.schedule} to {self.provider} ({self.get_status_display()})"

@@ -335,3 +335,39 @@ def _connection_values(
         "export_mode": exp.mode.value if exp.mode else "",
         "raw": dict(c.raw),
     }
+
+
+def mirror_connections(tenant: Tenant, answers: Iterable[wix.Connection]) -> list[Connection]:
+    """Mirror connections Wix just returned (after an action); return their rows in order.
+
+    Nothing is marked removed: this is not a complete listing. Changes are recorded
+    without a refresh run.
+    """
+    answers = list(answers)
+    now = timezone.now()
+    with transaction.atomic():
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("pk").first()
+        provider_pks = dict(
+            Provider.objects.filter(
+                tenant=tenant, wix_id__in={a.provider_id for a in answers}
+            ).values_list("wix_id", "pk")
+        )
+        schedule_pks = dict(
+            Schedule.objects.filter(
+                tenant=tenant, wix_id__in={a.schedule_id for a in answers}
+            ).values_list("wix_id", "pk")
+        )
+        diff = _sync(
+            Connection,
+            tenant,
+            {
+                a.id: _connection_values(a, provider_pks=provider_pks, schedule_pks=schedule_pks)
+                for a in answers
+            },
+            complete=False,
+            now=now,
+            on_new=lambda row: setattr(row, "status_changed_at", now),
+            on_change=lambda row, diff: "status" in diff and setattr(row, "status_changed_at", now),
+        )
+        ConnectionChange.objects.bulk_create(_history(tenant, diff, run=None, now=now))
+    return [diff.rows[a.id] for a in answers]

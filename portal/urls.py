@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.urls import path
 
+from connections import views as connection_views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("connect/return/<str:state>/", connection_views.oauth_return, name="oauth-return"),
 ]

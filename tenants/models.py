@@ -1,5 +1,6 @@
 """Tenants (client Wix sites) and the credentials that reach them, encrypted at rest."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -184,3 +185,76 @@ class Tenant(models.Model):
         self.credentials_status = CredentialsStatus.UNVERIFIED
         self.credentials_checked_at = None
         self.credentials_error = ""
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer (looks only)"
+    OPERATOR = "operator", "Operator (may act)"
+
+
+class TenantMembership(models.Model):
+    """A staff user's access to one tenant; superusers need none to see every tenant."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tenant_memberships"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique")]
+        ordering = ["tenant", "user"]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.tenant} ({self.get_role_display()})"
+
+
+class AuditOutcome(models.TextChoices):
+    OK = "ok", "OK"
+    FAILED = "failed", "Failed"
+    DENIED = "denied", "Denied"
+    QUEUED = "queued", "Queued"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def for_tenants(self, tenants):
+        return self.filter(tenant__in=tenants)
+
+
+class AuditEvent(models.Model):
+    """Something a person or API client did: who, on which tenant and object, how it went.
+
+    `parameters` never holds a secret (passwords, keys): callers pass only what is safe.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept when the user is deleted, so the trail still says who it was.
+    username = models.CharField(max_length=150, blank=True)
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=512, blank=True)
+    target_repr = models.CharField(max_length=300, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    outcome = models.CharField(max_length=16, choices=AuditOutcome)
+    error_code = models.CharField(max_length=100, blank=True)
+    message = models.TextField(blank=True)
+    wix_request_id = models.CharField(max_length=200, blank=True)
+    via = models.CharField(max_length=16, default="admin")  # admin, api, command
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="audit_tenant_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.username or 'system'} {self.action} {self.target_repr} ({self.outcome})"

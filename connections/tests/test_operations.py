@@ -1,0 +1,272 @@
+"""Staff operations against the sandbox: Wix first, then the mirror, always an audit entry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from django.utils import timezone
+
+from connections import operations
+from connections.models import Connection, ConnectionChange, ConnectRequest, Provider, Schedule
+from connections.services import refresh_tenant
+from tenants.models import AuditEvent
+from tenants.tests.factories import TenantFactory
+from wixapi import types as wix
+from wixapi.errors import WixApiError, WixError
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def site(wix_sandbox):
+    site = wix_sandbox.add_site(name="Salon Aurora")
+    site.anna = wix_sandbox.add_schedule(site.id, name="Anna Lee")
+    site.ben = wix_sandbox.add_schedule(site.id, name="Ben Okafor")
+    site.google = wix_sandbox.add_connection(
+        site.id,
+        schedule_id=site.anna,
+        calendar_type="GOOGLE",
+        import_mode="PRIMARY",
+        export_mode="DEDICATED",
+    )
+    return site
+
+
+@pytest.fixture
+def tenant(wix_sandbox, site):
+    tenant = TenantFactory(site_id=site.id, api_key=wix_sandbox.create_api_key(site.account_id))
+    refresh_tenant(tenant)
+    return tenant
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return django_user_model.objects.create_user("olga", is_staff=True)
+
+
+def google(tenant) -> Connection:
+    return Connection.objects.get(tenant=tenant, calendar_type="GOOGLE")
+
+
+def test_disconnect_updates_mirror_from_wix_and_audits(wix_sandbox, site, tenant, operator):
+    row = operations.disconnect(google(tenant), user=operator)
+
+    assert row.status == "DISCONNECTED"
+    assert google(tenant).status == "DISCONNECTED"
+    assert wix_sandbox.connection_json(site.id, site.google)["status"] == "DISCONNECTED"
+    change = ConnectionChange.objects.get(field="status")
+    assert (change.old_value, change.new_value, change.refresh_run) == (
+        "SYNCED",
+        "DISCONNECTED",
+        None,
+    )
+    event = AuditEvent.objects.get(action="disconnect")
+    assert (event.user, event.tenant, event.outcome) == (operator, tenant, "ok")
+
+
+def test_disconnect_of_already_disconnected_is_done(wix_sandbox, site, tenant, operator):
+    wix_sandbox.disconnect_on_wix(site.id, site.google)
+
+    row = operations.disconnect(google(tenant), user=operator)
+
+    assert row.status == "DISCONNECTED"
+
+
+def test_failed_wix_call_leaves_mirror_and_is_audited(wix_sandbox, site, tenant, operator):
+    wix_sandbox.faults(site.id).server_error(times=3, status=500)
+    before = google(tenant).raw
+
+    with pytest.raises(WixError) as caught:
+        operations.disconnect(google(tenant), user=operator)
+
+    assert caught.value.status == 500
+    assert google(tenant).raw == before
+    event = AuditEvent.objects.get(action="disconnect")
+    assert (event.outcome, event.error_code) == ("failed", "INTERNAL")
+    assert event.wix_request_id
+
+
+def test_set_direction_turns_import_off_and_keeps_export(wix_sandbox, site, tenant, operator):
+    row = operations.set_direction(google(tenant), direction="import", enabled=False, user=operator)
+
+    assert (row.import_enabled, row.export_enabled, row.export_mode) == (False, True, "DEDICATED")
+    sent = wix_sandbox.connection_json(site.id, site.google)["syncConfig"]
+    assert sent["listEventFromCalendars"] == {"enabled": False, "primaryCalendar": {}}
+    assert sent["syncToCalendar"] == {"enabled": True, "dedicatedCalendar": {}}
+    assert AuditEvent.objects.get(action="set_sync_config").parameters == {"syncConfig": sent}
+
+
+def test_chosen_calendars(site, tenant, operator):
+    calendars = operations.list_calendars(google(tenant))
+    wanted = wix.SyncConfig(
+        list_event_from_calendars=wix.ImportConfig(
+            enabled=True, mode=wix.ImportMode.CALENDARS, calendars=calendars[:2]
+        ),
+        sync_to_calendar=wix.ExportConfig(enabled=False, mode=wix.ExportMode.DEDICATED),
+    )
+
+    row = operations.set_sync_config(google(tenant), wanted, user=operator)
+
+    assert row.import_mode == "CALENDARS"
+    assert [c["id"] for c in row.import_calendars] == [c.id for c in calendars[:2]]
+
+
+@pytest.mark.parametrize(
+    ("calendar_type", "sync_config", "message"),
+    [
+        (
+            "MICROSOFT",
+            wix.SyncConfig(sync_to_calendar=wix.ExportConfig(True, wix.ExportMode.DEDICATED)),
+            "can export only to: PRIMARY",
+        ),
+        (
+            "GOOGLE",
+            wix.SyncConfig(
+                list_event_from_calendars=wix.ImportConfig(True, wix.ImportMode.CALENDARS, ())
+            ),
+            "Choose at least one calendar",
+        ),
+        ("I_CAL", wix.SyncConfig(), "does not allow changing sync settings"),
+    ],
+)
+def test_impossible_sync_config_is_refused_before_wix(
+    wix_sandbox, site, tenant, operator, calendar_type, sync_config, message
+):
+    wix_sandbox.add_connection(site.id, schedule_id=site.ben, calendar_type=calendar_type)
+    refresh_tenant(tenant)
+    row = Connection.objects.get(tenant=tenant, schedule__wix_id=site.ben)
+    calls = len(wix_sandbox.requests)
+
+    with pytest.raises(operations.ActionRefused, match=message):
+        operations.set_sync_config(row, sync_config, user=operator)
+
+    assert len(wix_sandbox.requests) == calls
+    assert AuditEvent.objects.get(action="set_sync_config").outcome == "failed"
+
+
+def start(tenant, operator, *, provider_type="GOOGLE"):
+    return operations.start_oauth_connect(
+        tenant=tenant,
+        schedule=Schedule.objects.get(tenant=tenant, name="Ben Okafor"),
+        provider=Provider.objects.get(tenant=tenant, calendar_type=provider_type),
+        return_url=lambda state: f"http://portal.test/connect/return/{state}/",
+        user=operator,
+    )
+
+
+def consent(oauth_url: str, action: str) -> dict[str, list[str]]:
+    answer = requests.post(oauth_url, data={"action": action}, allow_redirects=False, timeout=5)
+    assert answer.status_code == 302
+    return parse_qs(urlsplit(answer.headers["Location"]).query)
+
+
+def test_oauth_connect_round_trip(wix_sandbox, site, tenant, operator):
+    started = start(tenant, operator)
+    returned = consent(started.oauth_url, "approve")
+
+    outcome = operations.complete_oauth_connect(
+        started.state, connection_id=returned["connectionId"][0], error=None
+    )
+
+    assert outcome.connected
+    assert outcome.message == "Your calendar is now connected to Ben Okafor."
+    row = outcome.request.connection
+    assert (row.schedule.name, row.calendar_type) == ("Ben Okafor", "GOOGLE")
+    assert started.state not in ConnectRequest.objects.get().state_hash
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"start_oauth_connect", "complete_oauth_connect"} <= actions
+
+
+@pytest.mark.parametrize("answer", ["refuse", "unsupported", "internal"])
+def test_oauth_refusals_are_recorded(tenant, operator, answer):
+    started = start(tenant, operator)
+    returned = consent(started.oauth_url, answer)
+
+    outcome = operations.complete_oauth_connect(
+        started.state, connection_id=None, error=returned["error"][0]
+    )
+
+    assert not outcome.connected
+    assert outcome.request.error == returned["error"][0]
+    assert outcome.message == operations.OAUTH_ERRORS[returned["error"][0]]
+
+
+def test_reused_expired_and_forged_states_are_refused(tenant, operator):
+    used = start(tenant, operator)
+    operations.complete_oauth_connect(used.state, connection_id=None, error="reject")
+    expired = start(tenant, operator)
+    ConnectRequest.objects.filter(pk=expired.request.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    for state, message in [
+        (used.state, "already used"),
+        (expired.state, "expired"),
+        ("forged-state", "not valid"),
+    ]:
+        with pytest.raises(operations.ReturnRefused, match=message):
+            operations.complete_oauth_connect(state, connection_id="x", error=None)
+
+
+def test_oauth_with_credentials_only_provider_is_refused(tenant, operator):
+    with pytest.raises(operations.ActionRefused, match="does not connect through OAuth"):
+        start(tenant, operator, provider_type="I_CAL")
+
+
+def connect_ical(tenant, operator, password):
+    return operations.connect_with_credentials(
+        tenant=tenant,
+        schedule=Schedule.objects.get(tenant=tenant, name="Ben Okafor"),
+        provider=Provider.objects.get(tenant=tenant, calendar_type="I_CAL"),
+        email="ben@icloud.test",
+        password=password,
+        user=operator,
+    )
+
+
+def test_credentials_connect_never_keeps_the_password(tenant, operator, caplog):
+    with caplog.at_level("DEBUG"):
+        row = connect_ical(tenant, operator, "s3cret-calendar-pw")
+
+    assert (row.status, row.external_account_email) == ("CONNECTED", "ben@icloud.test")
+    event = AuditEvent.objects.get(action="connect_with_credentials")
+    assert "s3cret-calendar-pw" not in repr(list(AuditEvent.objects.values()))
+    assert "s3cret-calendar-pw" not in repr(list(Connection.objects.values()))
+    assert "s3cret-calendar-pw" not in caplog.text
+    assert event.parameters["email"] == "ben@icloud.test"
+
+
+def test_bad_calendar_password_explained(tenant, operator):
+    with pytest.raises(WixApiError) as caught:
+        connect_ical(tenant, operator, "wrong-pw")
+
+    assert operations.explain(caught.value) == (
+        "The email or password was not accepted by the calendar provider. (Wix: BAD_CREDENTIALS)"
+    )
+
+
+def test_list_events_follows_pages_and_names_failed_providers(wix_sandbox, site, tenant):
+    wix_sandbox.add_connection(
+        site.id, schedule_id=site.ben, calendar_type="MICROSOFT", import_mode="PRIMARY"
+    )
+    wix_sandbox.faults(site.id).fail_provider(site.providers["MICROSOFT"])
+    start_at = datetime(2026, 12, 1, tzinfo=UTC)
+
+    listing = operations.list_events(
+        tenant, start=start_at, end=start_at + timedelta(days=60), include_titles=True
+    )
+
+    assert listing.events
+    assert listing.failed_provider_ids == [site.providers["MICROSOFT"]]
+    assert all(e.title for e in listing.events)
+    assert not listing.truncated
+
+
+def test_list_events_refuses_an_inverted_range(tenant):
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+
+    with pytest.raises(operations.ActionRefused, match="end of the range"):
+        operations.list_events(tenant, start=now, end=now - timedelta(days=1))
