@@ -7,10 +7,12 @@ ask for it get a base URL on a closed port, so no test can ever reach the real W
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from portal.celery import app as celery_app
 from wixapi.client import default_token_cache
 from wixapi.sandbox import Sandbox, serve
 
@@ -38,9 +40,36 @@ def _wix_settings(settings) -> Iterator[None]:
     settings.WIX_MAX_RETRIES = 2
     settings.WIX_BACKOFF_SECONDS = 0.01
     settings.WIX_RETRY_AFTER_MAX_SECONDS = 1
+    # Every client keeps a request budget, too large to slow the suite (test_ratelimit.py
+    # tests it small).
+    settings.WIX_SITE_REQUESTS_PER_MINUTE = 60_000
     default_token_cache.clear()
     yield
     default_token_cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(settings) -> None:
+    """Each test gets an empty cache: locks and request budgets start free.
+
+    A fresh key prefix instead of a flush, so parallel runs can share one Redis.
+    """
+    settings.CACHES = {
+        alias: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+        for alias, config in settings.CACHES.items()
+    }
+
+
+@pytest.fixture(autouse=True)
+def _celery_in_process(request) -> Iterator[None]:
+    """Tasks run in-process, as without a broker, even when CELERY_BROKER_URL is set.
+
+    Tests marked `worker` start a real worker and publish to the broker instead.
+    """
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = request.node.get_closest_marker("worker") is None
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture

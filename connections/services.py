@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache, partial
+from operator import itemgetter
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from tenants.crypto import DecryptionError
@@ -16,7 +20,7 @@ from tenants.models import Tenant
 from tenants.wix import client_for
 from wixapi import types as wix
 from wixapi.client import WixClient
-from wixapi.errors import WixError
+from wixapi.errors import WixError, WixRateLimited, WixUnavailable
 
 from .models import (
     ChangeKind,
@@ -70,9 +74,18 @@ def refresh_tenant(
     Wix is read first; only a successful read is written, in one transaction. Rows absent
     from a complete listing are marked removed; after a partial listing (a provider
     failed) nothing is. A failed read leaves every mirrored row as it was and records why.
-    Wix and decryption errors are recorded on the run, not raised.
+    Wix and decryption errors are recorded on the run, not raised; anything else is
+    recorded as INTERNAL_ERROR and raised, so no run stays "running".
     """
     run = RefreshRun.objects.create(tenant=tenant, started_at=timezone.now(), trigger=trigger)
+    try:
+        return _refresh(tenant, run, client)
+    except Exception as exc:
+        _finish_failed(run, exc, calls=client.calls if client else 0)
+        raise
+
+
+def _refresh(tenant: Tenant, run: RefreshRun, client: WixClient | None) -> RefreshRun:
     try:
         client = client or client_for(tenant)
         listing = fetch_listing(client)
@@ -92,7 +105,7 @@ def refresh_tenant(
         run.outcome = RefreshOutcome.OK if listing.connections.complete else RefreshOutcome.PARTIAL
         run.wix_calls = client.calls
         run.finished_at = timezone.now()
-        run.save()
+        run.save(update_fields=_FINISHED_FIELDS)
     logger.info(
         "Refreshed tenant %s: %s, %d new, %d changed, %d removed, %d Wix calls",
         tenant.pk,
@@ -105,14 +118,49 @@ def refresh_tenant(
     return run
 
 
+# SQLite has one writer at a time; see `_one_writer`.
+_sqlite_writer = threading.Lock()
+
+
+def _one_writer() -> AbstractContextManager[Any]:
+    """On SQLite, a lock the threads of this process take around their write transaction.
+
+    Waiting for it hands over at once; waiting in SQLite's busy handler sleeps up to 100 ms
+    between tries, which left the database idle between refreshes. Other processes still
+    wait in the busy handler; PostgreSQL needs no lock.
+    """
+    if connections[router.db_for_write(Tenant)].vendor == "sqlite":
+        return _sqlite_writer
+    return nullcontext()
+
+
+# What a successful refresh sets on its run (one UPDATE of these columns only).
+_FINISHED_FIELDS = (
+    "new_count",
+    "changed_count",
+    "unchanged_count",
+    "removed_count",
+    "failed_provider_ids",
+    "outcome",
+    "wix_calls",
+    "finished_at",
+)
+
+
 def _finish_failed(run: RefreshRun, exc: Exception, *, calls: int) -> RefreshRun:
     if isinstance(exc, WixError):
         run.error_code = exc.code
         run.error_message = exc.message
         run.wix_request_id = exc.request_id or ""
-    else:
+        # Worth trying again later: Wix was busy or down, not refusing what we sent.
+        run.retryable = isinstance(exc, WixRateLimited | WixUnavailable)
+    elif isinstance(exc, DecryptionError):
         run.error_code = "DECRYPTION_FAILED"
         run.error_message = str(exc)
+    else:
+        # Not a Wix answer: keep the message out (it may hold anything), the log has it.
+        run.error_code = "INTERNAL_ERROR"
+        run.error_message = f"The refresh stopped on an unexpected {type(exc).__name__}."
     run.outcome = RefreshOutcome.FAILED
     run.wix_calls = calls
     run.finished_at = timezone.now()
@@ -133,16 +181,37 @@ class Tally:
 
 @dataclass
 class Diff:
-    """How the incoming rows of one model differ from the stored ones."""
+    """How the incoming rows of one model differ from the stored ones.
 
-    rows: dict[str, Mirrored] = field(default_factory=dict)  # wix_id -> row, new ones included
-    created: list[Mirrored] = field(default_factory=list)
+    Rows stay column tuples (`stored` and `new`, in `names` order) until one must be
+    updated or handed back (`row()`): a refresh builds model instances only for the rows
+    whose values changed.
+    """
+
+    model: type[Mirrored]
+    names: list[str]  # every concrete column's attname, in the model's field order
+    stored: dict[str, tuple] = field(default_factory=dict)  # wix_id -> stored columns
+    new: dict[str, tuple] = field(default_factory=dict)  # wix_id -> inserted columns
+    pks: dict[str, int] = field(default_factory=dict)  # wix_id -> pk of every incoming row
+    rows: dict[str, Mirrored] = field(default_factory=dict)  # wix_id -> instance, once built
     updated: list[Mirrored] = field(default_factory=list)
     # (row, {field: (old, new)}) for rows whose tracked values changed.
     changes: list[tuple[Mirrored, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
     reappeared: list[Mirrored] = field(default_factory=list)
     removed: list[Mirrored] = field(default_factory=list)
     unchanged: int = 0
+
+    def row(self, wix_id: str) -> Mirrored:
+        """The model instance for `wix_id`, built from its columns on first use."""
+        row = self.rows.get(wix_id)
+        if row is None:
+            values = self.new.get(wix_id) or self.stored[wix_id]
+            row = self.rows[wix_id] = self.model.from_db(self.model.objects.db, self.names, values)
+        return row
+
+    def column(self, name: str) -> Callable[[tuple], Any]:
+        """A getter of column `name` from a row's column tuple."""
+        return itemgetter(self.names.index(name))
 
 
 def _apply(tenant: Tenant, listing: Listing, *, run: RefreshRun, now: datetime) -> Tally:
@@ -161,8 +230,8 @@ def _apply(tenant: Tenant, listing: Listing, *, run: RefreshRun, now: datetime) 
         complete=True,
         now=now,
     )
-    provider_pks = {wid: row.pk for wid, row in providers.rows.items()}
-    schedule_pks = {wid: row.pk for wid, row in schedules.rows.items()}
+    provider_pks = providers.pks
+    schedule_pks = schedules.pks
     connections = _sync(
         Connection,
         tenant,
@@ -172,12 +241,12 @@ def _apply(tenant: Tenant, listing: Listing, *, run: RefreshRun, now: datetime) 
         },
         complete=complete,
         now=now,
-        on_new=lambda row: setattr(row, "status_changed_at", now),
+        new_values={"status_changed_at": now},
         on_change=lambda row, diff: "status" in diff and setattr(row, "status_changed_at", now),
     )
-    ConnectionChange.objects.bulk_create(_history(tenant, connections, run=run, now=now))
+    _insert(ConnectionChange, list(_history(tenant, connections, run=run, now=now)))
     return Tally(
-        new=len(connections.created),
+        new=len(connections.new),
         changed=len(connections.changes) + len(connections.reappeared),
         unchanged=connections.unchanged,
         removed=len(connections.removed),
@@ -191,36 +260,47 @@ def _sync(
     *,
     complete: bool,
     now: datetime,
-    on_new: Callable[[Mirrored], Any] | None = None,
+    new_values: Mapping[str, Any] | None = None,
     on_change: Callable[[Mirrored, dict[str, tuple[Any, Any]]], Any] | None = None,
 ) -> Diff:
     """Diff `incoming` (wix_id -> column values) against the tenant's rows and write it.
 
     A row is written only when a value changed, it reappeared, it left Wix, or its
-    `last_seen_at` is older than SEEN_RESOLUTION. Costs a constant number of queries.
+    `last_seen_at` is older than SEEN_RESOLUTION. New rows also get `new_values`. Costs a
+    constant number of queries.
     """
-    diff = Diff()
-    stored = {row.wix_id: row for row in model.objects.filter(tenant=tenant)}
+    names = [f.attname for f in model._meta.concrete_fields]
+    at = {name: i for i, name in enumerate(names)}
+    pk_at, wix_id_at = at[model._meta.pk.attname], at["wix_id"]
+    removed_at, last_seen_at = at["removed_at"], at["last_seen_at"]
+    # Column tuples (every concrete column, in `names` order), not instances: most rows are
+    # unchanged and only compared.
+    stored = {
+        values[wix_id_at]: values
+        for values in model.objects.filter(tenant=tenant).order_by().values_list()
+    }
+    diff = Diff(model=model, names=names, stored=stored)
+    # Every column of a new row: the model's defaults, then what is known of it.
+    template = {f.attname: f.get_default() for f in model._meta.concrete_fields}
+    template.update(tenant_id=tenant.pk, first_seen_at=now, last_seen_at=now, removed_at=None)
+    template.update(new_values or {})
+    new: dict[str, dict[str, Any]] = {}  # wix_id -> every column of a new row
     for wix_id, values in incoming.items():
-        row = stored.get(wix_id)
-        if row is None:
-            row = model(tenant=tenant, wix_id=wix_id, first_seen_at=now, last_seen_at=now, **values)
-            if on_new:
-                on_new(row)
-            diff.created.append(row)
-            diff.rows[wix_id] = row
+        old = stored.get(wix_id)
+        if old is None:
+            new[wix_id] = template | values
+            new[wix_id]["wix_id"] = wix_id
             continue
-        diff.rows[wix_id] = row
+        diff.pks[wix_id] = old[pk_at]
         changed = {
-            name: (getattr(row, name), value)
-            for name, value in values.items()
-            if getattr(row, name) != value
+            name: (old[at[name]], value) for name, value in values.items() if old[at[name]] != value
         }
-        reappeared = row.removed_at is not None
-        stale = now - row.last_seen_at >= SEEN_RESOLUTION
+        reappeared = old[removed_at] is not None
+        stale = now - old[last_seen_at] >= SEEN_RESOLUTION
         if not (changed or reappeared or stale):
             diff.unchanged += 1
             continue
+        row = diff.row(wix_id)
         for name, (_, value) in changed.items():
             setattr(row, name, value)
         if changed and on_change:
@@ -235,13 +315,18 @@ def _sync(
         elif not reappeared:
             diff.unchanged += 1
     if complete:
-        for wix_id, row in stored.items():
-            if wix_id not in incoming and row.removed_at is None:
+        gone = [old for wix_id, old in stored.items() if wix_id not in incoming]
+        for old in sorted(gone, key=lambda old: old[pk_at]):
+            if old[removed_at] is None:
+                row = diff.row(old[wix_id_at])
                 row.removed_at = now
                 diff.updated.append(row)
                 diff.removed.append(row)
-    if diff.created:
-        model.objects.bulk_create(diff.created)
+    if new:
+        pks = _insert(model, list(new.values()))
+        for (wix_id, columns), pk in zip(new.items(), pks, strict=True):
+            columns[names[pk_at]] = diff.pks[wix_id] = pk
+            diff.new[wix_id] = tuple(map(columns.__getitem__, names))
     if diff.updated:
         columns = {"removed_at", "last_seen_at"}
         for _row, changed in diff.changes:
@@ -252,40 +337,112 @@ def _sync(
     return diff
 
 
-def _history(
-    tenant: Tenant, diff: Diff, *, run: RefreshRun, now: datetime
-) -> Iterable[ConnectionChange]:
-    def change(row, kind, field="", old=None, new=None):
-        return ConnectionChange(
-            tenant=tenant,
-            connection=row,
-            refresh_run=run,
-            kind=kind,
-            field=field,
-            old_value=old,
-            new_value=new,
-            changed_at=now,
-        )
+def _insert(model: type[models.Model], rows: list[dict[str, Any]]) -> list[int]:
+    """INSERT rows (attname -> value, the pk left out) and return their pks, in order.
 
-    for row in diff.created:
-        yield change(row, ChangeKind.APPEARED, new=row.status)
+    What `bulk_create` writes for plain values, without its per-value compilation (checks
+    for expressions, pre_save, several conversion calls): that was most of the CPU of a
+    refresh that mirrors a new site. Each column's conversion is chosen once per call.
+    """
+    if not rows:
+        return []
+    connection = connections[router.db_for_write(model)]
+    if not connection.features.can_return_rows_from_bulk_insert:
+        created = model.objects.bulk_create([model(**row) for row in rows])
+        return [row.pk for row in created]
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if f is not meta.pk]
+    names = [f.attname for f in fields]
+    # One refresh writes the same few datetimes (its `now`) into every row: adapt each once.
+    adapt_datetime = cache(connection.ops.adapt_datetimefield_value)
+    to_db = [_db_converter(f, connection, adapt_datetime=adapt_datetime) for f in fields]
+    qn = connection.ops.quote_name
+    into = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)})"
+    returning, _ = connection.ops.return_insert_columns([meta.pk])
+    size = max(connection.ops.bulk_batch_size(fields, rows), 1)
+    pks: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            batch = rows[start : start + size]
+            values = connection.ops.bulk_insert_sql(fields, [["%s"] * len(fields)] * len(batch))
+            cursor.execute(
+                f"{into} {values} {returning}",
+                [
+                    value if convert is None else convert(value)
+                    for row in batch
+                    for convert, value in zip(to_db, map(row.__getitem__, names), strict=True)
+                ],
+            )
+            pks.extend(pk for pk, *_ in connection.ops.fetch_returned_insert_rows(cursor))
+    return pks
+
+
+# Columns whose Python values (str, bool, int, an id) go to the driver as they are.
+_AS_IS = frozenset(
+    {
+        "BigIntegerField",
+        "BooleanField",
+        "CharField",
+        "ForeignKey",
+        "IntegerField",
+        "PositiveIntegerField",
+        "TextField",
+    }
+)
+
+
+def _db_converter(
+    f: models.Field, connection, *, adapt_datetime: Callable[[Any], Any]
+) -> Callable[[Any], Any] | None:
+    """How a value of `f` becomes a driver parameter (None: as it is)."""
+    kind = f.get_internal_type()
+    if kind in _AS_IS:
+        return None
+    if kind == "DateTimeField":
+        return adapt_datetime
+    return partial(f.get_db_prep_save, connection=connection)
+
+
+def _history(
+    tenant: Tenant, diff: Diff, *, run: RefreshRun | None, now: datetime
+) -> Iterable[dict[str, Any]]:
+    """The ConnectionChange rows (column values) of a connections diff."""
+    base = {
+        "tenant_id": tenant.pk,
+        "refresh_run_id": run.pk if run else None,
+        "changed_at": now,
+    }
+
+    def change(pk, kind, field="", old=None, new=None):
+        return {
+            **base,
+            "connection_id": pk,
+            "kind": kind,
+            "field": field,
+            "old_value": old,
+            "new_value": new,
+        }
+
+    pk_of, status_of = diff.column("id"), diff.column("status")
+    for values in diff.new.values():
+        yield change(pk_of(values), ChangeKind.APPEARED, new=status_of(values))
     for row in diff.reappeared:
-        yield change(row, ChangeKind.REAPPEARED, new=row.status)
+        yield change(row.pk, ChangeKind.REAPPEARED, new=row.status)
     for row, changed in diff.changes:
         for name in TRACKED_COLUMNS:
             if name in changed:
-                yield change(row, ChangeKind.CHANGED, name, *changed[name])
+                yield change(row.pk, ChangeKind.CHANGED, name, *changed[name])
         if SYNC_CONFIG_COLUMNS.intersection(changed):
             old_raw, new_raw = changed["raw"]
             yield change(
-                row,
+                row.pk,
                 ChangeKind.CHANGED,
                 "sync_config",
                 old_raw.get("syncConfig"),
                 new_raw.get("syncConfig"),
             )
     for row in diff.removed:
-        yield change(row, ChangeKind.REMOVED, old=row.status)
+        yield change(row.pk, ChangeKind.REMOVED, old=row.status)
 
 
 def _provider_values(p: wix.Provider) -> dict[str, Any]:
@@ -366,8 +523,8 @@ def mirror_connections(tenant: Tenant, answers: Iterable[wix.Connection]) -> lis
             },
             complete=False,
             now=now,
-            on_new=lambda row: setattr(row, "status_changed_at", now),
+            new_values={"status_changed_at": now},
             on_change=lambda row, diff: "status" in diff and setattr(row, "status_changed_at", now),
         )
-        ConnectionChange.objects.bulk_create(_history(tenant, diff, run=None, now=now))
-    return [diff.rows[a.id] for a in answers]
+        _insert(ConnectionChange, list(_history(tenant, diff, run=None, now=now)))
+    return [diff.row(a.id) for a in answers]

@@ -6,10 +6,12 @@ changed `WIX_API_BASE_URL` (the sandbox in tests and the demo) takes effect at o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from tenants.ratelimit import budget_for
 from wixapi.client import ApiKeyAuth, Auth, OAuthAppAuth, RetryPolicy, WixClient
 
 if TYPE_CHECKING:
@@ -24,7 +26,9 @@ def retry_policy() -> RetryPolicy:
     )
 
 
-def make_client(auth: Auth | None = None) -> WixClient:
+def make_client(
+    auth: Auth | None = None, *, before_request: Callable[[], None] | None = None
+) -> WixClient:
     """Return a client for Wix (or the sandbox) as configured, with the given credentials."""
     return WixClient(
         settings.WIX_API_BASE_URL,
@@ -32,6 +36,7 @@ def make_client(auth: Auth | None = None) -> WixClient:
         timeout=settings.WIX_TIMEOUT_SECONDS,
         connect_timeout=settings.WIX_CONNECT_TIMEOUT_SECONDS,
         retry=retry_policy(),
+        before_request=before_request,
     )
 
 
@@ -46,5 +51,5 @@ def auth_for(tenant: Tenant) -> Auth:
 
 
 def client_for(tenant: Tenant) -> WixClient:
-    """Return a client that speaks to the tenant's site."""
-    return make_client(auth_for(tenant))
+    """Return a client that speaks to the tenant's site within the site's request budget."""
+    return make_client(auth_for(tenant), before_request=budget_for(tenant.site_id))

@@ -17,6 +17,7 @@ Wix reference: https://dev.wix.com/docs/rest/business-solutions/bookings/calenda
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -128,11 +129,36 @@ def _session(policy: RetryPolicy, *, safe: bool) -> requests.Session:
     key = (policy, safe)
     if key not in sessions:
         session = requests.Session()
+        # The environment (proxies, CA bundle, ~/.netrc) is read once per base URL by
+        # `_environment`, not by requests on every call.
+        session.trust_env = False
         adapter = HTTPAdapter(max_retries=_retry(policy, safe=safe), pool_maxsize=4)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         sessions[key] = session
     return sessions[key]
+
+
+@dataclass(frozen=True)
+class _Environment:
+    """What requests would read from the environment for a base URL, read once."""
+
+    proxies: dict[str, str]
+    verify: bool | str
+
+
+def _environment(base_url: str) -> _Environment:
+    """Return this thread's proxies (honouring no_proxy) and CA bundle for `base_url`."""
+    cache: dict[str, _Environment] | None = getattr(_local, "environments", None)
+    if cache is None:
+        cache = _local.environments = {}
+    environment = cache.get(base_url)
+    if environment is None:
+        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        environment = cache[base_url] = _Environment(
+            proxies=requests.utils.get_environ_proxies(base_url), verify=verify
+        )
+    return environment
 
 
 def _retry(policy: RetryPolicy, *, safe: bool) -> Retry:
@@ -180,6 +206,9 @@ class WixClient:
     """Calls the Wix REST API for one site (or one account, for Query Sites).
 
     `calls` counts HTTP requests sent, retries included, so callers can report the cost.
+    `before_request`, if given, is called before each request is sent and may block (a
+    request budget) or raise a `WixError` to stop it; urllib3's own retries of a request
+    happen inside the adapter and do not call it again.
     """
 
     def __init__(
@@ -191,12 +220,14 @@ class WixClient:
         connect_timeout: float = 3.05,
         retry: RetryPolicy | None = None,
         token_cache: TokenCache | None = None,
+        before_request: Callable[[], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.timeout = (connect_timeout, timeout)
         self.retry = retry or RetryPolicy()
         self.token_cache = token_cache if token_cache is not None else default_token_cache
+        self.before_request = before_request
         self.calls = 0
 
     def __repr__(self) -> str:
@@ -509,7 +540,10 @@ class WixClient:
         headers: Mapping[str, str],
         safe: bool,
     ) -> dict[str, Any]:
+        if self.before_request is not None:
+            self.before_request()
         session = _session(self.retry, safe=safe)
+        environment = _environment(self.base_url)
         self.calls += 1
         try:
             response = session.request(
@@ -519,6 +553,8 @@ class WixClient:
                 json=json,
                 headers={"Accept": "application/json", **headers},
                 timeout=self.timeout,
+                proxies=environment.proxies,
+                verify=environment.verify,
             )
         except requests.RequestException as exc:
             if _timed_out(exc):

@@ -390,12 +390,11 @@ def test_seed_demo_covers_every_status_and_its_credentials_work(sb: Sandbox) -> 
     assert (again.app_secret, again.api_key) != (demo.app_secret, demo.api_key)
 
 
-def test_generate_fleet_is_fast(sb: Sandbox) -> None:
-    started = time.monotonic()
-    fleet = generate_fleet(sb, sites=1000, connections_per_site=25, seed=1)
-    assert time.monotonic() - started < 3
-    assert len(fleet.sites) == 1000
-    assert sum(len(s.connections) for s in sb.sites.values()) == 25_000
+def test_generate_fleet_builds_every_site_and_connection(sb: Sandbox) -> None:
+    """Its speed is measured by bench/refresh.py, not here."""
+    fleet = generate_fleet(sb, sites=200, connections_per_site=25, seed=1)
+    assert len(fleet.sites) == 200
+    assert sum(len(s.connections) for s in sb.sites.values()) == 5_000
     last = fleet.sites[-1]
     headers = {"Authorization": last.api_key, "wix-site-id": last.site_id}
     listed = requests.get(sb.url + f"{EC}/connections", headers=headers, timeout=5).json()

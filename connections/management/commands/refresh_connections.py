@@ -1,0 +1,253 @@
+"""`manage.py refresh_connections [--tenant ID_OR_SITE_ID ...] [--all] [--workers N]`."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from django.db import connections as db_connections
+from django.db.models import Q
+from django.utils import timezone
+
+from connections import services
+from connections.models import RefreshOutcome, RefreshRun
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WORKERS = 4
+# The progress line is redrawn at most this often (and always for the last tenant).
+PROGRESS_INTERVAL_SECONDS = 0.1
+PROGRESS_WIDTH = 30
+
+Refresh = Callable[..., RefreshRun]
+
+
+def refresh_tenants(
+    tenants: Sequence[Tenant],
+    *,
+    workers: int,
+    trigger: str,
+    refresh: Refresh = services.refresh_tenant,
+) -> Iterator[RefreshRun]:
+    """Refresh each tenant with `refresh` on `workers` threads; yield each run as it finishes.
+
+    With one worker (or one tenant) the calling thread does the work. An error that
+    `refresh_tenant` does not record itself (a database error, a bug) is logged and yielded
+    as an unsaved failed run, so one tenant never stops the others.
+    """
+    if workers == 1 or len(tenants) <= 1:
+        for tenant in tenants:
+            yield _refresh_one(tenant, trigger=trigger, refresh=refresh)
+        return
+
+    todo: queue.SimpleQueue[Tenant] = queue.SimpleQueue()
+    for tenant in tenants:
+        todo.put(tenant)
+    done: queue.SimpleQueue[RefreshRun] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    tenant = todo.get_nowait()
+                except queue.Empty:
+                    return
+                done.put(_refresh_one(tenant, trigger=trigger, refresh=refresh))
+        finally:
+            # Django's connections are per thread: close this worker's before it ends.
+            db_connections.close_all()
+
+    threads = [
+        threading.Thread(target=work, name=f"refresh-{n}", daemon=True)
+        for n in range(min(workers, len(tenants)))
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in tenants:
+            yield done.get()
+    finally:
+        # Interrupted (Ctrl-C) or done: workers finish the tenant at hand and take no more.
+        stop.set()
+    for thread in threads:
+        thread.join()
+
+
+def _refresh_one(tenant: Tenant, *, trigger: str, refresh: Refresh) -> RefreshRun:
+    try:
+        return refresh(tenant, trigger=trigger)
+    except Exception as exc:
+        # Only the exception's type is shown: a database error's text may quote row values.
+        logger.exception("Refresh of tenant %s raised", tenant.pk)
+        now = timezone.now()
+        return RefreshRun(
+            tenant=tenant,
+            started_at=now,
+            finished_at=now,
+            trigger=trigger,
+            outcome=RefreshOutcome.FAILED,
+            error_code=type(exc).__name__,
+            error_message="Unexpected error; the traceback is in the log.",
+        )
+
+
+@dataclass
+class Summary:
+    """What a batch of refreshes did, added up."""
+
+    ok: int = 0
+    partial: int = 0
+    failed: int = 0
+    new: int = 0
+    changed: int = 0
+    removed: int = 0
+    wix_calls: int = 0
+
+    @classmethod
+    def of(cls, runs: Iterable[RefreshRun]) -> Summary:
+        summary = cls()
+        for run in runs:
+            summary.add(run)
+        return summary
+
+    @property
+    def done(self) -> int:
+        return self.ok + self.partial + self.failed
+
+    def add(self, run: RefreshRun) -> None:
+        if run.outcome == RefreshOutcome.OK:
+            self.ok += 1
+        elif run.outcome == RefreshOutcome.PARTIAL:
+            self.partial += 1
+        else:
+            self.failed += 1
+        self.new += run.new_count
+        self.changed += run.changed_count
+        self.removed += run.removed_count
+        self.wix_calls += run.wix_calls
+
+
+class ProgressBar:
+    """One carriage-return line: bar, done/total, outcomes so far, elapsed time."""
+
+    def __init__(self, out: OutputWrapper, total: int, *, started: float) -> None:
+        self.out = out
+        self.total = total
+        self.started = started
+        self.drawn_at = 0.0
+
+    def update(self, summary: Summary) -> None:
+        now = time.monotonic()
+        if summary.done < self.total and now - self.drawn_at < PROGRESS_INTERVAL_SECONDS:
+            return
+        self.drawn_at = now
+        filled = PROGRESS_WIDTH * summary.done // self.total
+        bar = "#" * filled + "." * (PROGRESS_WIDTH - filled)
+        self.out.write(
+            f"\r[{bar}] {summary.done}/{self.total}  ok {summary.ok}  "
+            f"partial {summary.partial}  failed {summary.failed}  {now - self.started:.1f} s",
+            ending="",
+        )
+        self.out.flush()
+
+    def finish(self) -> None:
+        self.out.write("")
+
+
+class Command(BaseCommand):
+    help = (
+        "Refresh the mirror of the chosen tenants' Wix connections now, on worker threads, "
+        "and print what changed. Exits with status 1 if any tenant's refresh failed."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--tenant",
+            action="extend",
+            nargs="+",
+            default=[],
+            dest="tenant_refs",
+            metavar="ID_OR_SITE_ID",
+            help="A tenant's id or Wix site id (repeatable). Inactive tenants are refreshed "
+            "when named.",
+        )
+        parser.add_argument(
+            "--all", action="store_true", dest="all_tenants", help="Every active tenant."
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=DEFAULT_WORKERS,
+            help=f"Tenants refreshed at once (default {DEFAULT_WORKERS}).",
+        )
+
+    def handle(self, *args, tenant_refs, all_tenants, workers, **options):
+        if workers < 1:
+            raise CommandError("--workers must be at least 1.")
+        tenants = self._chosen(tenant_refs, all_tenants=all_tenants)
+        if not tenants:
+            self.stdout.write("No active tenants to refresh.")
+            return
+
+        started = time.monotonic()
+        bar = ProgressBar(self.stdout, len(tenants), started=started)
+        tty = self.stdout.isatty()
+        summary = Summary()
+        failed: list[RefreshRun] = []
+        for run in refresh_tenants(tenants, workers=workers, trigger="command"):
+            summary.add(run)
+            if run.outcome == RefreshOutcome.FAILED:
+                failed.append(run)
+            if tty:
+                bar.update(summary)
+        if tty:
+            bar.finish()
+        self._report(summary, failed, elapsed=time.monotonic() - started)
+        if failed:
+            raise CommandError(f"{len(failed)} of {len(tenants)} tenants failed to refresh.")
+
+    def _chosen(self, refs: list[str], *, all_tenants: bool) -> list[Tenant]:
+        tenants = Tenant.objects.select_related("wix_app").order_by("pk")
+        if all_tenants and refs:
+            raise CommandError("Pass either --tenant or --all, not both.")
+        if all_tenants:
+            return list(tenants.active())
+        if not refs:
+            raise CommandError("Name the tenants to refresh with --tenant ID_OR_SITE_ID, or --all.")
+        pks = {int(ref) for ref in refs if ref.isdigit()}
+        site_ids = {ref.lower() for ref in refs if not ref.isdigit()}
+        found = tenants.filter(Q(pk__in=pks) | Q(site_id__in=site_ids))
+        by_ref = {str(t.pk): t for t in found} | {t.site_id: t for t in found}
+        unknown = [ref for ref in refs if ref.lower() not in by_ref]
+        if unknown:
+            raise CommandError(f"Unknown tenant: {', '.join(unknown)}.")
+        chosen = {by_ref[ref.lower()].pk: by_ref[ref.lower()] for ref in refs}
+        return list(chosen.values())
+
+    def _report(self, summary: Summary, failed: list[RefreshRun], *, elapsed: float) -> None:
+        rows = (
+            ("Tenants ok", summary.ok),
+            ("Tenants partial", summary.partial),
+            ("Tenants failed", summary.failed),
+            ("Connections new", summary.new),
+            ("Connections changed", summary.changed),
+            ("Connections removed", summary.removed),
+            ("Wix calls", summary.wix_calls),
+            ("Time", f"{elapsed:.1f} s"),
+        )
+        for label, value in rows:
+            self.stdout.write(f"{label:<20}{value:>10}")
+        if failed:
+            self.stdout.write("\nFailed:")
+            for run in failed:
+                self.stdout.write(
+                    f"  {run.tenant.name} (tenant {run.tenant_id}): "
+                    f"{run.error_code}: {run.error_message}"
+                )

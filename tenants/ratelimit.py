@@ -1,0 +1,95 @@
+"""A per-site budget of Wix requests, shared by every worker through the Django cache.
+
+Wix allows 200 requests per minute per app instance (site). The budget keeps the portal
+below that however many workers call one site: a fixed-window counter in the cache
+(Redis in production), one `add` or one `add` plus `incr` per request. A request that does
+not fit waits for the next window; one that would wait longer than `max_wait_seconds`
+fails with `BudgetExhausted`, a `WixRateLimited`, so a refresh records it and is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+from wixapi.errors import WixRateLimited
+
+logger = logging.getLogger(__name__)
+
+# The minute is cut into this many windows, so a burst at a window boundary overshoots the
+# per-minute figure by one window's share at most (180/minute: 195 in any 60 s, < 200).
+WINDOWS_PER_MINUTE = 12
+MAX_WAIT_SECONDS = 30.0
+
+
+class BudgetExhausted(WixRateLimited):
+    """The site's request budget stayed spent longer than the wait allowed; nothing was sent."""
+
+    default_code = "REQUEST_BUDGET_EXHAUSTED"
+
+
+@dataclass(frozen=True)
+class SiteBudget:
+    """At most `limit` requests to one site per `window_seconds`, across processes.
+
+    Call it (or `acquire()`) before each request. Equal budgets share their count: two
+    clients, threads or workers with a budget for the same site draw on one counter.
+    """
+
+    site_id: str
+    limit: int
+    window_seconds: float
+    max_wait_seconds: float = MAX_WAIT_SECONDS
+
+    def acquire(self) -> None:
+        """Return once one more request fits; raise `BudgetExhausted` if it won't in time."""
+        deadline = time.monotonic() + self.max_wait_seconds
+        while True:
+            now = time.time()
+            window = math.floor(now / self.window_seconds)
+            if self._take(window) <= self.limit:
+                return
+            # Waiters wake spread over a little of the next window, not all at its first instant.
+            wait = (window + 1) * self.window_seconds - now
+            wait += random.uniform(0, self.window_seconds / 20)
+            if time.monotonic() + wait > deadline:
+                raise BudgetExhausted(
+                    f"The request budget of site {self.site_id} ({self.limit} per "
+                    f"{self.window_seconds:g} s) stayed spent for {self.max_wait_seconds:g} s"
+                )
+            time.sleep(wait)
+
+    __call__ = acquire
+
+    def _take(self, window: int) -> int:
+        """Count one request in the window and return the window's count so far."""
+        key = f"wix-site-budget:{self.site_id}:{self.window_seconds:g}:{window}"
+        try:
+            # The key outlives its window, so `incr` never meets an expired one.
+            if cache.add(key, 1, timeout=math.ceil(self.window_seconds * 2) + 1):
+                return 1
+            return cache.incr(key)
+        except ValueError:
+            # The key expired between `add` and `incr`: only after a stall of two windows.
+            return 1
+        except Exception:
+            # The budget is a courtesy to Wix (whose 429s are retried anyway): a cache outage
+            # must not fail every refresh.
+            logger.warning("Request budget of site %s unavailable; not limiting", self.site_id)
+            return 1
+
+
+def budget_for(site_id: str) -> SiteBudget | None:
+    """Return the site's budget per WIX_SITE_REQUESTS_PER_MINUTE; None when that is 0 or less."""
+    per_minute = settings.WIX_SITE_REQUESTS_PER_MINUTE
+    if per_minute <= 0:
+        return None
+    limit = math.ceil(per_minute / WINDOWS_PER_MINUTE)
+    # Lengthen the window to keep the rate exact when per_minute isn't a multiple of 12.
+    return SiteBudget(site_id=site_id, limit=limit, window_seconds=60 * limit / per_minute)
