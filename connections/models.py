@@ -10,6 +10,8 @@ Wix reference: https://dev.wix.com/docs/rest/business-solutions/bookings/calenda
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -196,6 +198,8 @@ class RefreshRun(models.Model):
     error_message = models.TextField(blank=True)
     wix_request_id = models.CharField(max_length=200, blank=True)
     wix_calls = models.PositiveIntegerField(default=0)
+    # A failure worth retrying later (Wix rate limited or unavailable).
+    retryable = models.BooleanField(default=False)
 
     objects = MirrorQuerySet.as_manager()
 
@@ -296,3 +300,24 @@ class ConnectRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Connect {self.schedule} to {self.provider} ({self.get_status_display()})"
+
+
+class Job(models.Model):
+    """Work queued for a tenant (a refresh), looked up by id through the API."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32, default="refresh")
+    task_id = models.CharField(max_length=255, blank=True, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MirrorQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.tenant_id} ({self.id})"
