@@ -20,6 +20,7 @@ from tenants import audit
 from tenants.models import AuditOutcome, Tenant
 from tenants.wix import client_for
 from wixapi import types as wix
+from wixapi.client import WixClient
 from wixapi.errors import WixApiError, WixError
 
 from . import services
@@ -93,20 +94,43 @@ def _audited(
 # --- Single connections ---------------------------------------------------------------
 
 
-def refresh_connection(connection: Connection, *, user, via: str = "admin") -> Connection:
-    """Fetch the connection from Wix (Get Connection) and mirror it; return the row."""
+def _act_on_connection(
+    connection: Connection,
+    action: str,
+    ask: Callable[[WixClient], wix.Connection],
+    *,
+    user,
+    via: str,
+    parameters: dict[str, Any] | None = None,
+    check: Callable[[], None] | None = None,
+) -> Connection:
+    """Ask Wix (after `check`, if any), mirror its answer, audit; return the row."""
 
     def call() -> Connection:
-        answer = client_for(connection.tenant).get_connection(connection.wix_id)
+        if check is not None:
+            check()
+        answer = ask(client_for(connection.tenant))
         return services.mirror_connections(connection.tenant, [answer])[0]
 
     return _audited(
-        "refresh_connection",
+        action,
         user=user,
         tenant=connection.tenant,
         target=connection,
+        parameters=parameters,
         via=via,
         call=call,
+    )
+
+
+def refresh_connection(connection: Connection, *, user, via: str = "admin") -> Connection:
+    """Fetch the connection from Wix (Get Connection) and mirror it; return the row."""
+    return _act_on_connection(
+        connection,
+        "refresh_connection",
+        lambda client: client.get_connection(connection.wix_id),
+        user=user,
+        via=via,
     )
 
 
@@ -116,19 +140,15 @@ def disconnect(connection: Connection, *, user, via: str = "admin") -> Connectio
     A connection Wix already has as disconnected counts as done (SPEC §1.8).
     """
 
-    def call() -> Connection:
-        client = client_for(connection.tenant)
+    def ask(client: WixClient) -> wix.Connection:
         try:
-            answer = client.disconnect(connection.wix_id)
+            return client.disconnect(connection.wix_id)
         except WixApiError as exc:
             if exc.code != "CONNECTION_ALREADY_DISCONNECTED":
                 raise
-            answer = client.get_connection(connection.wix_id)
-        return services.mirror_connections(connection.tenant, [answer])[0]
+            return client.get_connection(connection.wix_id)
 
-    return _audited(
-        "disconnect", user=user, tenant=connection.tenant, target=connection, via=via, call=call
-    )
+    return _act_on_connection(connection, "disconnect", ask, user=user, via=via)
 
 
 def set_sync_config(
@@ -138,23 +158,14 @@ def set_sync_config(
 
     Raises `ActionRefused` when the provider cannot do what is asked.
     """
-    parameters = {"syncConfig": sync_config.to_json()}
-
-    def call() -> Connection:
-        check_sync_config(connection.provider, sync_config)
-        answer = client_for(connection.tenant).update_sync_config(
-            connection.wix_id, sync_config=sync_config
-        )
-        return services.mirror_connections(connection.tenant, [answer])[0]
-
-    return _audited(
+    return _act_on_connection(
+        connection,
         "set_sync_config",
+        lambda client: client.update_sync_config(connection.wix_id, sync_config=sync_config),
         user=user,
-        tenant=connection.tenant,
-        target=connection,
-        parameters=parameters,
         via=via,
-        call=call,
+        parameters={"syncConfig": sync_config.to_json()},
+        check=lambda: check_sync_config(connection.provider, sync_config),
     )
 
 
@@ -391,9 +402,19 @@ CREDENTIALS_ERRORS = {
 }
 
 
+def describe_wix_error(error: WixError) -> str:
+    """Wix's own message and code, for showing a person."""
+    return f"{error.message or 'Wix refused the request.'} (Wix: {error.code})"
+
+
 def explain(error: WixError) -> str:
-    """A plain-language sentence for a Wix error, with Wix's code for support."""
-    plain = CREDENTIALS_ERRORS.get(error.code) or error.message or "Wix refused the request."
+    """A credentials connect's failure in plain language, with Wix's code for support.
+
+    Only for Connect By Credentials: elsewhere the same codes mean other things.
+    """
+    plain = CREDENTIALS_ERRORS.get(error.code)
+    if plain is None:
+        return describe_wix_error(error)
     return f"{plain} (Wix: {error.code})"
 
 
