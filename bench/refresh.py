@@ -37,8 +37,8 @@ sys.path.insert(0, str(BASE_DIR))
 MAX_RATIO_TO_FLOOR = 1.3
 MAX_PEAK_MEMORY_MB = 400
 SANDBOX_START_SECONDS = 120
-# The multi-process run: as many worker processes as the machine has cores, at least 2.
-DEFAULT_PROCESSES = max(2, min(4, os.cpu_count() or 2))
+# The multi-process run: 2 worker processes, 4 on a machine with 4 cores or more.
+DEFAULT_PROCESSES = 4 if (os.cpu_count() or 2) >= 4 else 2
 # Mirrored tables whose writes the second refresh must not make.
 MIRROR_TABLES = (
     "connections_provider",

@@ -93,7 +93,7 @@ def _refresh(tenant: Tenant, run: RefreshRun, client: WixClient | None) -> Refre
         return _finish_failed(run, exc, calls=client.calls if client else 0)
 
     now = timezone.now()
-    with transaction.atomic():
+    with _one_writer(), transaction.atomic():
         # Two refreshes of one tenant write one after the other, each over fresh rows.
         Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("pk").first()
         tally = _apply(tenant, listing, run=run, now=now)
@@ -189,6 +189,7 @@ class Diff:
     """
 
     model: type[Mirrored]
+    tenant: Tenant
     names: list[str]  # every concrete column's attname, in the model's field order
     stored: dict[str, tuple] = field(default_factory=dict)  # wix_id -> stored columns
     new: dict[str, tuple] = field(default_factory=dict)  # wix_id -> inserted columns
@@ -207,6 +208,7 @@ class Diff:
         if row is None:
             values = self.new.get(wix_id) or self.stored[wix_id]
             row = self.rows[wix_id] = self.model.from_db(self.model.objects.db, self.names, values)
+            row.tenant = self.tenant
         return row
 
     def column(self, name: str) -> Callable[[tuple], Any]:
@@ -279,7 +281,7 @@ def _sync(
         values[wix_id_at]: values
         for values in model.objects.filter(tenant=tenant).order_by().values_list()
     }
-    diff = Diff(model=model, names=names, stored=stored)
+    diff = Diff(model=model, tenant=tenant, names=names, stored=stored)
     # Every column of a new row: the model's defaults, then what is known of it.
     template = {f.attname: f.get_default() for f in model._meta.concrete_fields}
     template.update(tenant_id=tenant.pk, first_seen_at=now, last_seen_at=now, removed_at=None)
