@@ -1,4 +1,656 @@
 """The tenant control room: the Tenant admin extended with mirror data and actions.
 
 Lives in `connections` because it shows mirror rows; `tenants` must not import them.
+Scoping and permissions come from `TenantScopedAdmin` (a tenant is its own tenant, so
+`tenant_path = "pk"`); the credentials form and fieldsets from `tenants.admin.TenantAdmin`.
 """
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.debug import sensitive_post_parameters
+
+from portal.badges import badge
+from tenants import access, audit
+from tenants import services as tenant_services
+from tenants.admin import TenantAdmin, TenantMembershipInline, record_membership
+from tenants.admin_scoping import TenantScopedAdmin
+from tenants.models import AuditOutcome, Tenant, TenantMembership, WixApp, secret_hint
+from wixapi import types as wix
+from wixapi.errors import WixError
+
+from . import operations, tasks
+from .connect_forms import ConnectStartForm, CredentialsForm, EventsForm
+from .models import (
+    Connection,
+    ConnectMethodChoice,
+    ConnectRequest,
+    Provider,
+    RefreshOutcome,
+    RefreshRun,
+    Schedule,
+    choices,
+)
+
+# Status badges in the tenant list, in this order; statuses with no connection are left out.
+STATUS_ORDER = (
+    wix.Status.SYNCED,
+    wix.Status.CONNECTED,
+    wix.Status.SYNC_IN_PROGRESS,
+    wix.Status.DISCONNECTED,
+    wix.Status.ERROR,
+    wix.Status.UNDEFINED,
+)
+STATUS_LABELS = dict(choices(wix.Status))
+CALENDAR_TYPE_LABELS = dict(choices(wix.CalendarType))
+RECENT_RUNS = 10
+NOTHING_TO_DO = "Nothing done: none of the selected tenants is one you may act on."
+# The tenant page lists this many connections; the connection list has the rest.
+CONNECTIONS_SHOWN = 100
+
+
+def ago(moment: datetime | None, *, now: datetime | None = None) -> str:
+    """ "12 min ago", "3 h ago", "2 days ago"; "never" for None."""
+    if moment is None:
+        return "never"
+    seconds = ((now or timezone.now()) - moment).total_seconds()
+    if seconds < 60:
+        return "just now"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min ago"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h ago"
+    return f"{hours // 24} days ago"
+
+
+wix_says = operations.describe_wix_error
+
+
+def connection_admin_url(connection: Connection) -> str | None:
+    """The connection's admin page, or None while the connection admin is not registered."""
+    try:
+        return reverse("admin:connections_connection_change", args=[connection.pk])
+    except NoReverseMatch:
+        return None
+
+
+def connection_counts(tenant_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Return {tenant id: {status: count}} of the tenants' present connections, in one query."""
+    rows = (
+        Connection.objects.filter(tenant_id__in=tenant_ids)
+        .present()
+        .order_by()
+        .values("tenant_id")
+        .annotate(**{f"n_{s.value}": Count("pk", filter=Q(status=s.value)) for s in STATUS_ORDER})
+    )
+    return {
+        row["tenant_id"]: {
+            s.value: row[f"n_{s.value}"] for s in STATUS_ORDER if row[f"n_{s.value}"]
+        }
+        for row in rows
+    }
+
+
+class TenantChangeList(ChangeList):
+    """Attaches each listed tenant's connection counts, with one query for the whole page."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        tenants = list(self.result_list)  # fills the queryset's cache: the same objects render
+        counts = connection_counts([t.pk for t in tenants])
+        for tenant in tenants:
+            tenant.connection_counts = counts.get(tenant.pk, {})
+
+
+class LastRefreshFilter(admin.SimpleListFilter):
+    title = "last refresh"
+    parameter_name = "last_refresh"
+
+    def lookups(self, request, model_admin):
+        return [*RefreshOutcome.choices, ("never", "Never")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        if value == "never":
+            return queryset.filter(last_refresh_outcome__isnull=True)
+        if value in RefreshOutcome.values:
+            return queryset.filter(last_refresh_outcome=value)
+        return queryset.none()
+
+
+admin.site.unregister(Tenant)
+
+
+@admin.register(Tenant)
+class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
+    """Tenants with their connections at a glance; refresh, verify, connect, list events."""
+
+    tenant_path = "pk"
+    change_form_template = "admin/tenants/tenant/change_form.html"
+    list_display = [
+        "name",
+        "site_id",
+        "is_active",
+        "auth_method_display",
+        "connections_display",
+        "last_refresh_display",
+        "credentials_display",
+    ]
+    list_filter = [
+        "is_active",
+        "credentials_status",
+        LastRefreshFilter,
+        ("wix_app", admin.RelatedOnlyFieldListFilter),
+    ]
+    search_fields = ["name", "site_id", "notes"]
+    actions = ["refresh_now", "verify_credentials"]
+    # Shown to superusers only (the inline's own permissions).
+    inlines = [TenantMembershipInline]
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not TenantMembership:
+            return super().save_formset(request, form, formset, change)
+        memberships = formset.save(commit=False)
+        for membership in formset.deleted_objects:
+            record_membership(request, membership, "revoke_access")
+            membership.delete()
+        for membership in memberships:
+            granted = membership.pk is None
+            membership.save()
+            record_membership(request, membership, "grant_access" if granted else "change_access")
+        formset.save_m2m()
+        return None
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "wix_app" and not request.user.is_superuser:
+            # Wix apps are the agency's; staff pick only among those their tenants use.
+            kwargs["queryset"] = WixApp.objects.filter(
+                tenants__in=access.visible_tenants(request.user)
+            ).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_queryset(self, request) -> QuerySet:
+        runs = RefreshRun.objects.filter(tenant=OuterRef("pk")).order_by("-started_at", "-pk")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                last_refresh_outcome=Subquery(runs.values("outcome")[:1]),
+                last_refresh_at=Subquery(runs.values("started_at")[:1]),
+            )
+        )
+
+    def get_changelist(self, request, **kwargs):
+        return TenantChangeList
+
+    # --- Viewers see the credentials redacted, never the decrypted value --------------
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "api_key_display"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        # A read-only change page shows each field's model value: the key itself.
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": [
+                        "api_key_display" if field == "api_key" else field
+                        for field in options["fields"]
+                        if field != "clear_api_key"
+                    ],
+                },
+            )
+            for name, options in fieldsets
+        ]
+
+    @admin.display(description="API key")
+    def api_key_display(self, obj):
+        return secret_hint(obj.api_key).capitalize()
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # django-simple-history saves a POSTed past version without asking for change rights.
+        if request.method == "POST":
+            tenant = self.get_queryset(request).filter(pk=unquote(object_id)).first()
+            if tenant is None or not self.has_change_permission(request, tenant):
+                raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    # --- List columns -------------------------------------------------------------------
+
+    @admin.display(description="Connections")
+    def connections_display(self, obj):
+        counts = getattr(obj, "connection_counts", None)
+        if counts is None:
+            counts = connection_counts([obj.pk]).get(obj.pk, {})
+        if not counts:
+            return "—"
+        return format_html_join(
+            " ",
+            "{}",
+            ((badge(status, STATUS_LABELS[status], count=n),) for status, n in counts.items()),
+        )
+
+    @admin.display(description="Last refresh", ordering="last_refresh_at")
+    def last_refresh_display(self, obj):
+        outcome = getattr(obj, "last_refresh_outcome", None)
+        if outcome is None:
+            return "never"
+        return format_html(
+            "{} {}",
+            badge(outcome, RefreshOutcome(outcome).label),
+            ago(obj.last_refresh_at),
+        )
+
+    @admin.display(description="Credentials", ordering="credentials_status")
+    def credentials_display(self, obj):
+        label = badge(obj.credentials_status, obj.get_credentials_status_display())
+        if obj.credentials_checked_at is None:
+            return label
+        return format_html("{} {}", label, f"checked {ago(obj.credentials_checked_at)}")
+
+    # --- Actions ------------------------------------------------------------------------
+
+    @admin.action(description="Refresh now", permissions=["change"])
+    def refresh_now(self, request, queryset):
+        tenants = list(self.operable(request, queryset))
+        if not tenants:
+            self.message_user(request, NOTHING_TO_DO, messages.WARNING)
+            return
+        inactive = [t for t in tenants if not t.is_active]
+        started = [t for t in tenants if t.is_active]
+        for tenant in started:
+            audit.record(
+                user=request.user,
+                action="refresh_tenant",
+                tenant=tenant,
+                target=tenant,
+                outcome=AuditOutcome.QUEUED,
+            )
+            transaction.on_commit(
+                lambda pk=tenant.pk: tasks.refresh_tenant.delay(pk, trigger="admin")
+            )
+        if started:
+            names = ", ".join(t.name for t in started)
+            self.message_user(
+                request,
+                f"Refresh started for {names}. "
+                "The outcome appears under “Recent refreshes” on the tenant's page.",
+                messages.SUCCESS,
+            )
+        if inactive:
+            names = ", ".join(t.name for t in inactive)
+            self.message_user(request, f"Not refreshed (inactive): {names}.", messages.WARNING)
+
+    @admin.action(description="Verify credentials", permissions=["change"])
+    def verify_credentials(self, request, queryset):
+        tenants = list(self.operable(request, queryset))
+        if not tenants:
+            self.message_user(request, NOTHING_TO_DO, messages.WARNING)
+        for tenant in tenants:
+            ok = tenant_services.verify_credentials(tenant)
+            audit.record(
+                user=request.user,
+                action="verify_credentials",
+                tenant=tenant,
+                target=tenant,
+                outcome=AuditOutcome.OK if ok else AuditOutcome.FAILED,
+                message=tenant.credentials_error,
+            )
+            if ok:
+                self.message_user(request, f"{tenant.name}: credentials OK.", messages.SUCCESS)
+            else:
+                self.message_user(
+                    request,
+                    f"{tenant.name}: credentials failed: {tenant.credentials_error}",
+                    messages.ERROR,
+                )
+
+    # --- Change page --------------------------------------------------------------------
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context.update(self.control_room_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def control_room_context(self, request, tenant: Tenant) -> dict:
+        providers = list(Provider.objects.for_tenant(tenant).present())
+        provider_names = {p.wix_id: p.name for p in providers}
+        connections = list(
+            Connection.objects.for_tenant(tenant)
+            .present()
+            .select_related("schedule", "provider")
+            .order_by("schedule__name", "calendar_type", "pk")[: CONNECTIONS_SHOWN + 1]
+        )
+        runs = list(
+            RefreshRun.objects.for_tenant(tenant).order_by("-started_at", "-pk")[:RECENT_RUNS]
+        )
+        for run in runs:
+            run.outcome_badge = badge(run.outcome, run.get_outcome_display())
+            run.failed_provider_names = [
+                provider_names.get(pid, pid) for pid in run.failed_provider_ids
+            ]
+        for connection in connections:
+            connection.admin_url = connection_admin_url(connection)
+            connection.status_badge = badge(connection.status, connection.get_status_display())
+        opts = self.opts
+        return {
+            "control": {
+                "providers": [
+                    {
+                        "name": p.name,
+                        "calendar_type": p.get_calendar_type_display(),
+                        "methods": ", ".join(
+                            ConnectMethodChoice(m).label
+                            for m in p.connect_methods
+                            if m in ConnectMethodChoice.values
+                        ),
+                        "import": p.get_import_capability_display(),
+                        "export": p.get_export_capability_display(),
+                        "sync_settings": p.can_update_sync_config,
+                    }
+                    for p in providers
+                ],
+                "schedules": list(Schedule.objects.for_tenant(tenant).present()),
+                "connections": connections[:CONNECTIONS_SHOWN],
+                "more_connections": len(connections) > CONNECTIONS_SHOWN,
+                "connection_list_url": self._connection_list_url(tenant),
+                "runs": runs,
+                "can_connect": self.has_change_permission(request, tenant),
+                "connect_url": reverse(
+                    f"admin:{opts.app_label}_{opts.model_name}_connect", args=[tenant.pk]
+                ),
+                "events_url": reverse(
+                    f"admin:{opts.app_label}_{opts.model_name}_events", args=[tenant.pk]
+                ),
+                "connect_requests_url": (
+                    reverse("admin:connections_connectrequest_changelist") + f"?tenant={tenant.pk}"
+                ),
+            }
+        }
+
+    @staticmethod
+    def _connection_list_url(tenant: Tenant) -> str | None:
+        try:
+            return reverse("admin:connections_connection_changelist") + f"?tenant={tenant.pk}"
+        except NoReverseMatch:
+            return None
+
+    # --- Custom views: connect a calendar, list events ----------------------------------
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/connect/",
+                self.admin_site.admin_view(self.connect_view),
+                name="{}_{}_connect".format(*info),
+            ),
+            path(
+                "<path:object_id>/events/",
+                self.admin_site.admin_view(self.events_view),
+                name="{}_{}_events".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def _tenant_for(self, request, object_id: str, *, act: bool) -> Tenant:
+        """The tenant, if the user may see it (else 404) and, with `act`, act on it (else 403)."""
+        object_id = unquote(object_id)
+        if not object_id.isdigit():
+            raise Http404
+        tenant = self.get_queryset(request).filter(pk=object_id).first()
+        if tenant is None or not self.has_view_permission(request, tenant):
+            raise Http404
+        if act and not self.has_change_permission(request, tenant):
+            raise PermissionDenied
+        return tenant
+
+    def _page(self, request, tenant: Tenant, template: str, title: str, **context):
+        opts = self.opts
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "opts": opts,
+                "title": title,
+                "subtitle": tenant.name,
+                "tenant": tenant,
+                "tenant_url": reverse(
+                    f"admin:{opts.app_label}_{opts.model_name}_change", args=[tenant.pk]
+                ),
+                **context,
+            },
+        )
+
+    @method_decorator(sensitive_post_parameters("password"))
+    def connect_view(self, request, object_id):
+        tenant = self._tenant_for(request, object_id, act=True)
+        posted = request.method == "POST"
+        start = ConnectStartForm(request.POST if posted else None, tenant=tenant)
+        if not (posted and start.is_valid()):
+            return self._connect_start_page(request, tenant, start)
+        schedule = start.cleaned_data["schedule"]
+        provider = start.cleaned_data["provider"]
+        if start.cleaned_data["method"] == ConnectMethodChoice.OAUTH:
+            try:
+                started = operations.start_oauth_connect(
+                    tenant=tenant,
+                    schedule=schedule,
+                    provider=provider,
+                    return_url=lambda state: request.build_absolute_uri(
+                        reverse("oauth-return", args=[state])
+                    ),
+                    user=request.user,
+                )
+            except operations.ActionRefused as refused:
+                start.add_error(
+                    refused.field if refused.field in start.fields else None, refused.message
+                )
+                return self._connect_start_page(request, tenant, start)
+            except WixError as error:
+                start.add_error(None, wix_says(error))
+                return self._connect_start_page(request, tenant, start)
+            return self._page(
+                request,
+                tenant,
+                "admin/tenants/tenant/connect_link.html",
+                "Send this link to the calendar owner",
+                connect_request=started.request,
+                oauth_url=started.oauth_url,
+            )
+        credentials = CredentialsForm(
+            request.POST if request.POST.get("step") == "credentials" else None
+        )
+        if credentials.is_valid():
+            try:
+                connection = operations.connect_with_credentials(
+                    tenant=tenant,
+                    schedule=schedule,
+                    provider=provider,
+                    email=credentials.cleaned_data["email"],
+                    password=credentials.cleaned_data["password"],
+                    user=request.user,
+                )
+            except operations.ActionRefused as refused:
+                credentials.add_error(None, refused.message)
+            except WixError as error:
+                credentials.add_error(None, operations.explain(error))
+            else:
+                self.message_user(
+                    request,
+                    f"{schedule.label} is now connected to {provider.name} "
+                    f"({connection.external_account_email}).",
+                    messages.SUCCESS,
+                )
+                return redirect(
+                    connection_admin_url(connection)
+                    or reverse("admin:tenants_tenant_change", args=[tenant.pk])
+                )
+        return self._page(
+            request,
+            tenant,
+            "admin/tenants/tenant/connect_credentials.html",
+            "Connect a calendar: email and password",
+            start=start,
+            credentials=credentials,
+            schedule=schedule,
+            provider=provider,
+        )
+
+    def _connect_start_page(self, request, tenant: Tenant, start: ConnectStartForm):
+        return self._page(
+            request,
+            tenant,
+            "admin/tenants/tenant/connect.html",
+            "Connect a calendar",
+            start=start,
+            has_schedules=start.fields["schedule"].queryset.exists(),
+        )
+
+    def events_view(self, request, object_id):
+        tenant = self._tenant_for(request, object_id, act=False)
+        submitted = "start" in request.GET
+        form = EventsForm(
+            request.GET if submitted else None, tenant=tenant, initial=EventsForm.default_range()
+        )
+        context = {"form": form, "submitted": submitted, "listing": None}
+        if submitted and form.is_valid():
+            start, end = form.window()
+            include_titles = form.cleaned_data["include_titles"]
+            try:
+                listing = operations.list_events(
+                    tenant,
+                    start=start,
+                    end=end,
+                    schedule_ids=[s.wix_id for s in form.cleaned_data["schedules"]],
+                    include_titles=include_titles,
+                )
+            except operations.ActionRefused as refused:
+                form.add_error(None, refused.message)
+            except WixError as error:
+                self.message_user(
+                    request,
+                    f"Wix could not list the events: {wix_says(error)}",
+                    messages.ERROR,
+                )
+            else:
+                context.update(
+                    listing=listing,
+                    rows=self._event_rows(tenant, listing.events),
+                    include_titles=include_titles,
+                    failed_providers=self._provider_names(tenant, listing.failed_provider_ids),
+                    max_events=operations.MAX_EVENTS,
+                )
+        return self._page(request, tenant, "admin/tenants/tenant/events.html", "Events", **context)
+
+    @staticmethod
+    def _event_rows(tenant: Tenant, events: list[wix.Event]) -> list[dict]:
+        labels = {
+            s.wix_id: s.label
+            for s in Schedule.objects.for_tenant(tenant).filter(
+                wix_id__in={e.schedule_id for e in events}
+            )
+        }
+        return [
+            {
+                "start": e.start,
+                "end": e.end,
+                "all_day": e.all_day,
+                "schedule": labels.get(e.schedule_id, e.schedule_id),
+                "calendar_type": CALENDAR_TYPE_LABELS.get(e.calendar_type, e.calendar_type),
+                "calendar_name": e.calendar_name,
+                "title": e.title,
+            }
+            for e in events
+        ]
+
+    @staticmethod
+    def _provider_names(tenant: Tenant, provider_ids: list[str]) -> list[str]:
+        if not provider_ids:
+            return []
+        names = dict(
+            Provider.objects.for_tenant(tenant)
+            .filter(wix_id__in=provider_ids)
+            .values_list("wix_id", "name")
+        )
+        return [names.get(pid, pid) for pid in provider_ids]
+
+
+@admin.register(ConnectRequest)
+class ConnectRequestAdmin(TenantScopedAdmin):
+    """Who asked whom to connect which schedule, and how it ended; the state token never shows."""
+
+    read_only_model = True
+    list_display = [
+        "created_at",
+        "tenant",
+        "schedule",
+        "provider",
+        "created_by",
+        "status_display",
+        "error",
+        "expires_at",
+        "connection_link",
+    ]
+    list_filter = ["tenant", "status", "provider__calendar_type"]
+    list_select_related = ["tenant", "schedule", "provider", "created_by", "connection"]
+    search_fields = ["schedule__name", "created_by__username", "tenant__name"]
+    fields = [
+        "tenant",
+        "schedule",
+        "provider",
+        "method",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "status_display",
+        "error_display",
+        "completed_at",
+        "connection_link",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related(*self.list_select_related)
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, obj):
+        return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Error")
+    def error_display(self, obj):
+        if not obj.error:
+            return "—"
+        return f"{operations.OAUTH_ERRORS.get(obj.error, obj.error)} ({obj.error})"
+
+    @admin.display(description="Connection")
+    def connection_link(self, obj):
+        if obj.connection is None:
+            return "—"
+        url = connection_admin_url(obj.connection)
+        label = obj.connection.external_account_email or obj.connection.get_calendar_type_display()
+        return format_html('<a href="{}">{}</a>', url, label) if url else label

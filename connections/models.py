@@ -14,7 +14,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Collate, Upper
 
 from tenants.models import Tenant
 from wixapi import types as wix
@@ -35,6 +36,40 @@ class MirrorQuerySet(models.QuerySet):
     def present(self) -> MirrorQuerySet:
         """Rows Wix still shows (not marked removed)."""
         return self.filter(removed_at__isnull=True)
+
+
+class PrefixIndex(models.Index):
+    """An index on one text column that serves prefix search: `istartswith`, or `startswith`
+    when `case_sensitive`.
+
+    Both databases read `LIKE 'abc%'` from an index only when its collation fits: "C" on
+    PostgreSQL (whose `istartswith` compares `UPPER(column)`, so that is what is indexed), and
+    NOCASE on SQLite, whose LIKE ignores case. Elsewhere it is a plain index on the column.
+    """
+
+    def __init__(self, *, field: str, name: str, case_sensitive: bool = False, **kwargs):
+        self.field, self.case_sensitive = field, case_sensitive
+        super().__init__(fields=[field], name=name, **kwargs)
+
+    def deconstruct(self):
+        path, args, kwargs = super().deconstruct()
+        del kwargs["fields"]
+        kwargs["field"] = self.field
+        if self.case_sensitive:
+            kwargs["case_sensitive"] = True
+        return path, args, kwargs
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        vendor = schema_editor.connection.vendor
+        if vendor == "postgresql":
+            column = F(self.field) if self.case_sensitive else Upper(self.field)
+            expression = Collate(column, "C")
+        elif vendor == "sqlite":
+            expression = Collate(F(self.field), "nocase")
+        else:
+            return super().create_sql(model, schema_editor, using, **kwargs)
+        index = models.Index(expression, name=self.name, condition=self.condition)
+        return index.create_sql(model, schema_editor, using, **kwargs)
 
 
 class Mirrored(models.Model):
@@ -95,6 +130,8 @@ class Schedule(Mirrored):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "wix_id"], name="schedule_unique_per_tenant")
         ]
+        # The connection admin's search: the start of a schedule name.
+        indexes = [PrefixIndex(field="name", name="schedule_name_prefix")]
         ordering = ["tenant", "name"]
 
     def __str__(self) -> str:
@@ -154,6 +191,21 @@ class Connection(Mirrored):
             models.Index(fields=["status", "error_reason"], name="connection_status_reason"),
             models.Index(fields=["calendar_type"], name="connection_calendar_type"),
             models.Index(fields=["external_account_email"], name="connection_email"),
+            # The admin list's filters, over present rows (its default) and newest first: the
+            # trailing id lets PostgreSQL read the first page in order (SQLite has it implied).
+            models.Index(
+                fields=["status", "id"],
+                name="connection_present_status",
+                condition=Q(removed_at__isnull=True),
+            ),
+            models.Index(
+                fields=["status", "error_reason", "calendar_type", "id"],
+                name="connection_present_reason",
+                condition=Q(removed_at__isnull=True),
+            ),
+            # The admin's search: the start of an account email or of a Wix ID.
+            PrefixIndex(field="external_account_email", name="connection_email_prefix"),
+            PrefixIndex(field="wix_id", name="connection_wix_id_prefix", case_sensitive=True),
             models.Index(
                 fields=["-status_changed_at"],
                 name="connection_broken_recent",

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class PortalConfig(AppConfig):
@@ -6,6 +7,17 @@ class PortalConfig(AppConfig):
 
     name = "portal"
     verbose_name = "Portal"
+    default = True
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers system checks)
+
+
+class PortalAdminConfig(admin_apps.AdminConfig):
+    """Django's admin with the portal's site: its header and the dashboard on the index.
+
+    Listed in INSTALLED_APPS in place of "django.contrib.admin".
+    """
+
+    default = False
+    default_site = "portal.admin.PortalAdminSite"

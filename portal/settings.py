@@ -5,6 +5,7 @@ django-environ. Defaults are safe for development: SQLite, tasks run in-process,
 its real host. See the configuration table in README.md.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -23,7 +24,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.apps.PortalAdminConfig",  # django.contrib.admin with the portal's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -128,6 +129,8 @@ REFRESH_LOCK_SECONDS = env.int("REFRESH_LOCK_SECONDS", default=600)
 # Requests per site per minute, shared by every worker through the cache (Redis in
 # production): below Wix's 200 per minute per app instance.
 WIX_SITE_REQUESTS_PER_MINUTE = env.int("WIX_SITE_REQUESTS_PER_MINUTE", default=180)
+# First wait before a refresh that met a busy or unavailable Wix is tried again (doubles).
+REFRESH_RETRY_BACKOFF_SECONDS = env.float("REFRESH_RETRY_BACKOFF_SECONDS", default=30)
 
 # --- Celery ----------------------------------------------------------------------------
 # Without a broker, tasks run in-process (eagerly), so the demo needs no Redis.
@@ -136,6 +139,8 @@ CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
+# Jobs queued through the API are looked up by id, also when they ran in-process.
+CELERY_TASK_STORE_EAGER_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
@@ -148,11 +153,33 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # --- DRF -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "knox.auth.TokenAuthentication",
+        # The browsable API and Swagger UI work with an admin login.
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.HasTenantAccess"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
+    "EXCEPTION_HANDLER": "portal.api.errors.handle_exception",
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": env.str("API_THROTTLE_RATE", default="600/min")},
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.CursorPage",
+    "PAGE_SIZE": 100,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+REST_KNOX = {
+    # Tokens expire; `create_api_token --expiry DAYS` sets another lifetime per token.
+    "TOKEN_TTL": timedelta(days=env.int("API_TOKEN_DAYS", default=90)),
+    "AUTH_HEADER_PREFIX": "Token",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Wix Calendar Connections Portal API",
+    "DESCRIPTION": "Tenants, mirrored calendar connections and the actions on them, scoped "
+    "to the tenants of the token's user. Authenticate with `Authorization: Token <token>`.",
     "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Logging ---------------------------------------------------------------------------

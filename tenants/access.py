@@ -2,53 +2,112 @@
 
 Superusers see and act on every tenant. Other users see the tenants they are members of;
 operators may act on them, viewers only look. Inactive users see nothing.
+
+A user's memberships are read once per user object and kept on it: `request.user` is loaded
+anew for every request, so a page that asks many times (every model admin in the sidebar,
+every permission check) pays one query. A membership saved or deleted in this process drops
+every such cache; one changed elsewhere shows from the next request on. Changes that send no
+signal (`bulk_create`, `update`) need `forget` on a user object kept across them.
 """
 
 from __future__ import annotations
 
+import itertools
+
 from django.db.models import QuerySet
+from django.db.models.signals import post_delete, post_save
 
 from .models import Role, Tenant, TenantMembership
+
+_CACHE_ATTRIBUTE = "_portal_tenant_roles"
+_generations = itertools.count(1)
+_generation = 0
+
+
+def _membership_changed(**kwargs) -> None:
+    global _generation
+    _generation = next(_generations)
+
+
+post_save.connect(_membership_changed, sender=TenantMembership, dispatch_uid="access-roles")
+post_delete.connect(_membership_changed, sender=TenantMembership, dispatch_uid="access-roles")
+
+
+def roles(user) -> dict[int, str]:
+    """Return {tenant id: role} of the user's memberships (one query per user object)."""
+    if not (user and user.is_active and user.pk is not None):
+        return {}
+    generation, cached = getattr(user, _CACHE_ATTRIBUTE, (None, None))
+    if cached is None or generation != _generation:
+        generation = _generation
+        cached = dict(
+            TenantMembership.objects.filter(user=user).order_by().values_list("tenant_id", "role")
+        )
+        setattr(user, _CACHE_ATTRIBUTE, (generation, cached))
+    return cached
+
+
+def forget(user) -> None:
+    """Drop the memberships cached on `user`, so the next check reads them again."""
+    if user is not None and hasattr(user, _CACHE_ATTRIBUTE):
+        delattr(user, _CACHE_ATTRIBUTE)
+
+
+def visible_tenant_ids(user) -> list[int] | None:
+    """Return the ids of the tenants `user` may see, or None for every tenant (superusers)."""
+    if user and user.is_active and user.is_superuser:
+        return None
+    return sorted(roles(user))
+
+
+def operable_tenant_ids(user) -> list[int] | None:
+    """Return the ids of the tenants `user` may act on, or None for every tenant."""
+    if user and user.is_active and user.is_superuser:
+        return None
+    return sorted(pk for pk, role in roles(user).items() if role == Role.OPERATOR)
 
 
 def visible_tenants(user) -> QuerySet[Tenant]:
     """Return the tenants `user` may see."""
-    if not (user and user.is_active):
-        return Tenant.objects.none()
-    if user.is_superuser:
-        return Tenant.objects.all()
-    return Tenant.objects.filter(memberships__user=user)
+    ids = visible_tenant_ids(user)
+    return Tenant.objects.all() if ids is None else Tenant.objects.filter(pk__in=ids)
 
 
 def operable_tenants(user) -> QuerySet[Tenant]:
     """Return the tenants `user` may act on (change, refresh, connect, disconnect)."""
-    if not (user and user.is_active):
-        return Tenant.objects.none()
-    if user.is_superuser:
-        return Tenant.objects.all()
-    return Tenant.objects.filter(memberships__user=user, memberships__role=Role.OPERATOR)
+    ids = operable_tenant_ids(user)
+    return Tenant.objects.all() if ids is None else Tenant.objects.filter(pk__in=ids)
 
 
 def can_see(user, tenant: Tenant | int) -> bool:
-    tenant_id = getattr(tenant, "pk", tenant)
-    return visible_tenants(user).filter(pk=tenant_id).exists()
+    tenant_id = _tenant_id(tenant)
+    if user and user.is_active and user.is_superuser:
+        return tenant_id is not None and Tenant.objects.filter(pk=tenant_id).exists()
+    return tenant_id in roles(user)
 
 
 def can_act(user, tenant: Tenant | int) -> bool:
-    tenant_id = getattr(tenant, "pk", tenant)
-    return operable_tenants(user).filter(pk=tenant_id).exists()
+    tenant_id = _tenant_id(tenant)
+    if user and user.is_active and user.is_superuser:
+        return tenant_id is not None and Tenant.objects.filter(pk=tenant_id).exists()
+    return roles(user).get(tenant_id) == Role.OPERATOR
 
 
 def has_any_tenant(user) -> bool:
     """True when the user has something to look at (or is a superuser)."""
     if not (user and user.is_active):
         return False
-    return user.is_superuser or TenantMembership.objects.filter(user=user).exists()
+    return user.is_superuser or bool(roles(user))
 
 
 def is_operator_anywhere(user) -> bool:
     if not (user and user.is_active):
         return False
-    return (
-        user.is_superuser or TenantMembership.objects.filter(user=user, role=Role.OPERATOR).exists()
-    )
+    return user.is_superuser or Role.OPERATOR in roles(user).values()
+
+
+def _tenant_id(tenant: Tenant | int | str | None) -> int | None:
+    try:
+        return int(getattr(tenant, "pk", tenant))
+    except (TypeError, ValueError):
+        return None

@@ -1,8 +1,15 @@
+import json
+
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from tenants.models import Tenant, WixApp, secret_hint
+from portal.badges import badge
+from tenants import audit
+from tenants.admin_scoping import TenantScopedAdmin
+from tenants.models import AuditEvent, Tenant, TenantMembership, WixApp, secret_hint
 
 KEEP_HELP = "Leave blank to keep the current secret."
 ADD_HELP = "Stored encrypted; it is never shown again."
@@ -78,8 +85,158 @@ class TenantForm(WriteOnlySecretsForm):
         fields = ["name", "site_id", "is_active", "notes", "wix_app", "instance_id", "api_key"]
 
 
+class SuperuserOnly:
+    """Only superusers see or touch these records; staff never see the admin at all."""
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+
+def staff_users():
+    """Who can be given a membership: staff accounts (the admin is for staff only)."""
+    return get_user_model().objects.filter(is_staff=True).order_by("username")
+
+
+class TenantMembershipInline(SuperuserOnly, admin.TabularInline):
+    """The tenant's members on its change page; for the control room's tenant admin too."""
+
+    model = TenantMembership
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+    extra = 0
+    verbose_name = "member"
+    verbose_name_plural = "Members (staff who may see this tenant; operators may act)"
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            kwargs["queryset"] = staff_users()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(TenantMembership)
+class TenantMembershipAdmin(SuperuserOnly, SimpleHistoryAdmin):
+    """Who may see which tenant. Granting, changing and removing access is audited."""
+
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role", "tenant", "user__is_active"]
+    search_fields = ["user__username", "user__email", "tenant__name"]
+    list_select_related = ["user", "tenant"]
+    fields = ["user", "tenant", "role", "created_at"]
+    readonly_fields = ["created_at"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            kwargs["queryset"] = staff_users()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change or form.changed_data:
+            record_membership(request, obj, "change_access" if change else "grant_access")
+
+    def delete_model(self, request, obj):
+        record_membership(request, obj, "revoke_access")
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("user", "tenant"):
+            record_membership(request, membership, "revoke_access")
+        super().delete_queryset(request, queryset)
+
+
+def record_membership(request, membership: TenantMembership, action: str) -> None:
+    audit.record(
+        user=request.user,
+        action=action,
+        tenant=membership.tenant,
+        target=membership,
+        parameters={"user": membership.user.get_username(), "role": membership.role},
+    )
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(TenantScopedAdmin):
+    """The audit trail, read-only. Events without a tenant are for superusers only."""
+
+    tenant_path = "tenant"
+    read_only_model = True
+    actions = None
+    list_display = [
+        "created_at",
+        "who",
+        "tenant",
+        "action",
+        "target_repr",
+        "outcome_badge",
+        "error_code",
+        "wix_request_id",
+    ]
+    list_display_links = ["created_at"]
+    list_filter = ["tenant", "action", "outcome", "via"]
+    search_fields = [
+        "username",
+        "action",
+        "target_repr",
+        "target_id",
+        "error_code",
+        "wix_request_id",
+        "message",
+        "tenant__name",
+    ]
+    list_select_related = ["tenant"]
+    date_hierarchy = "created_at"
+    fields = [
+        "created_at",
+        "who",
+        "tenant",
+        "via",
+        "action",
+        "target_type",
+        "target_id",
+        "target_repr",
+        "outcome_badge",
+        "error_code",
+        "message",
+        "wix_request_id",
+        "parameters_pretty",
+    ]
+    readonly_fields = fields
+
+    def has_view_permission(self, request, obj=None):
+        if obj is not None and obj.tenant_id is None:
+            return request.user.is_active and request.user.is_staff and request.user.is_superuser
+        return super().has_view_permission(request, obj)
+
+    @admin.display(description="who", ordering="username")
+    def who(self, obj):
+        return obj.username or "system"
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_badge(self, obj):
+        return badge(obj.outcome, obj.get_outcome_display())
+
+    @admin.display(description="parameters")
+    def parameters_pretty(self, obj):
+        text = json.dumps(obj.parameters, indent=2, sort_keys=True, ensure_ascii=False)
+        return format_html('<pre style="margin: 0; white-space: pre-wrap">{}</pre>', text)
+
+
 @admin.register(WixApp)
-class WixAppAdmin(SimpleHistoryAdmin):
+class WixAppAdmin(SuperuserOnly, SimpleHistoryAdmin):
+    """The agency's OAuth app credentials: for superusers only."""
+
     form = WixAppForm
     list_display = ["name", "app_id", "updated_at"]
     search_fields = ["name", "app_id"]
@@ -127,3 +284,6 @@ class TenantAdmin(SimpleHistoryAdmin):
         if change and credentials & set(form.changed_data):
             obj.mark_credentials_unverified()
         super().save_model(request, obj, form, change)
+
+
+from . import admin_tokens  # noqa: E402, F401  (the API token admin, in place of knox's)

@@ -227,6 +227,11 @@ def test_no_secret_in_task_arguments_or_results(wix_sandbox, site, tenant, start
 
 
 def test_beat_refreshes_all_tenants_every_interval():
+    migration = importlib.import_module("connections.migrations.0003_refresh_all_schedule")
+    # `migrate` runs it; transactional tests (browser, worker) flush what it made, so again.
+    assert [op.code for op in migration.Migration.operations] == [migration.create_schedule]
+    migration.create_schedule(apps, None)
+
     task = PeriodicTask.objects.get(name="Refresh all tenants")
 
     assert task.task == "connections.tasks.refresh_all"

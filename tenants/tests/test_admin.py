@@ -23,6 +23,9 @@ def tenant_form(**overrides):
         "wix_app": "",
         "instance_id": "",
         "api_key": "",
+        # The (empty) members inline that superusers get on the tenant page.
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
     }
     return {**data, **overrides}
 

@@ -1,0 +1,302 @@
+"""The mirror and the actions on it over the API; every queryset starts from the user's tenants."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.response import Response
+
+from connections import jobs, operations
+from connections.models import (
+    Connection,
+    ConnectionChange,
+    ConnectRequest,
+    Job,
+    Provider,
+    RefreshRun,
+    Schedule,
+)
+from portal.api.errors import Conflict
+from portal.api.schema import error_responses
+from tenants import access
+from tenants.api.views import TenantViewSet as BaseTenantViewSet
+from tenants.models import AuditEvent, Tenant
+
+from . import filters
+from .serializers import (
+    AuditEventSerializer,
+    ConnectionChangeSerializer,
+    ConnectionSerializer,
+    ConnectRequestSerializer,
+    CredentialsConnectSerializer,
+    EventSerializer,
+    EventsQuerySerializer,
+    JobSerializer,
+    OAuthConnectSerializer,
+    ProviderSerializer,
+    RefreshRunSerializer,
+    ScheduleSerializer,
+    SyncConfigSerializer,
+)
+
+JobAccepted = inline_serializer("JobAccepted", {"job": JobSerializer()})
+# What an action that calls Wix may answer besides its success.
+WIX_ERRORS = error_responses(502, 503)
+# Connecting names its tenant in the body: another tenant's is 404, as in a path.
+CONNECT_ERRORS = error_responses(404, 502, 503)
+
+
+def scoped(queryset, user):
+    """The rows of the tenants `user` may see (tenants.access). For a superuser, no filter at
+    all, so a page walks the id index instead of sorting every row."""
+    ids = access.visible_tenant_ids(user)
+    return queryset if ids is None else queryset.filter(tenant_id__in=ids)
+
+
+class TenantViewSet(BaseTenantViewSet):
+    """Tenants, with their mirror: refresh, providers, schedules, events."""
+
+    @extend_schema(request=None, responses={202: JobAccepted, **error_responses(409)})
+    @action(detail=True, methods=["post"])
+    def refresh(self, request, pk=None):
+        """Queue a refresh; 202 with the job to poll at /api/v1/jobs/{id}/, 409 if one runs."""
+        tenant = self.get_object()
+        try:
+            job = jobs.queue_refresh(tenant, user=request.user, via="api")
+        except jobs.RefreshInProgress as exc:
+            raise Conflict(str(exc)) from None
+        job.refresh_from_db()
+        return Response({"job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=ProviderSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def providers(self, request, pk=None):
+        tenant = self.get_object()
+        rows = Provider.objects.for_tenant(tenant).order_by("name")
+        return Response(ProviderSerializer(rows, many=True).data)
+
+    @extend_schema(responses=ScheduleSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def schedules(self, request, pk=None):
+        tenant = self.get_object()
+        rows = Schedule.objects.for_tenant(tenant).order_by("name")
+        return Response(ScheduleSerializer(rows, many=True).data)
+
+    @extend_schema(
+        parameters=[EventsQuerySerializer],
+        responses={
+            200: inline_serializer(
+                "EventsPage",
+                {
+                    "events": EventSerializer(many=True),
+                    "count": serializers.IntegerField(),
+                    "next_offset": serializers.IntegerField(allow_null=True),
+                    "failed_provider_ids": serializers.ListField(child=serializers.CharField()),
+                    "truncated": serializers.BooleanField(),
+                },
+            ),
+            **WIX_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def events(self, request, pk=None):
+        """Events of the tenant's connected calendars: every Wix page merged, then paged here."""
+        tenant = self.get_object()
+        query = EventsQuerySerializer(
+            data={
+                **request.query_params.dict(),
+                "schedule_ids": request.query_params.getlist("schedule_ids"),
+                "user_ids": request.query_params.getlist("user_ids"),
+            }
+        )
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        listing = operations.list_events(
+            tenant,
+            start=q["start"],
+            end=q["end"],
+            schedule_ids=q["schedule_ids"],
+            user_ids=q["user_ids"],
+            include_titles=q["include_titles"],
+        )
+        page = listing.events[q["offset"] : q["offset"] + q["limit"]]
+        following = q["offset"] + q["limit"]
+        return Response(
+            {
+                "events": EventSerializer(page, many=True).data,
+                "count": len(listing.events),
+                "next_offset": following if following < len(listing.events) else None,
+                "failed_provider_ids": listing.failed_provider_ids,
+                "truncated": listing.truncated,
+            }
+        )
+
+
+class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Mirrored connections of the user's tenants, newest first, cursor-paged."""
+
+    serializer_class = ConnectionSerializer
+    filterset_class = filters.ConnectionFilter
+
+    def get_queryset(self):
+        rows = scoped(Connection.objects.all(), self.request.user)
+        rows = rows.select_related("schedule", "provider")
+        if self.action in ("list", "retrieve"):
+            rows = rows.only(*ConnectionSerializer.COLUMNS)
+        return rows
+
+    def _act(self, request, verb, **kwargs):
+        connection = self.get_object()
+        row = verb(connection, user=request.user, via="api", **kwargs)
+        return Response(ConnectionSerializer(row).data)
+
+    @extend_schema(request=None, responses={200: ConnectionSerializer, **WIX_ERRORS})
+    @action(detail=True, methods=["post"])
+    def disconnect(self, request, pk=None):
+        """Disconnect in Wix; Wix removes exported bookings from the external calendar."""
+        return self._act(request, operations.disconnect)
+
+    @extend_schema(
+        request=SyncConfigSerializer, responses={200: ConnectionSerializer, **WIX_ERRORS}
+    )
+    @action(detail=True, methods=["put"], url_path="sync-config")
+    def sync_config(self, request, pk=None):
+        """Replace the sync config with the complete one given, if the provider allows it."""
+        connection = self.get_object()
+        wanted = SyncConfigSerializer(data=request.data)
+        wanted.is_valid(raise_exception=True)
+        row = operations.set_sync_config(
+            connection, wanted.to_sync_config(), user=request.user, via="api"
+        )
+        return Response(ConnectionSerializer(row).data)
+
+    @extend_schema(request=None, responses={200: ConnectionSerializer, **WIX_ERRORS})
+    @action(detail=True, methods=["post"])
+    def refresh(self, request, pk=None):
+        """Read this connection from Wix now and update the mirror."""
+        return self._act(request, operations.refresh_connection)
+
+    @extend_schema(responses=ConnectionChangeSerializer(many=True))
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def changes(self, request, pk=None):
+        """What refreshes and actions saw change on this connection, newest first."""
+        connection = self.get_object()
+        page = self.paginate_queryset(ConnectionChange.objects.filter(connection=connection))
+        return self.get_paginated_response(ConnectionChangeSerializer(page, many=True).data)
+
+
+def _tenant_for_action(request, tenant_id: int) -> Tenant:
+    """The tenant the user may act on: 404 when it is not theirs, 403 when they only view."""
+    tenant = access.visible_tenants(request.user).filter(pk=tenant_id).first()
+    if tenant is None:
+        raise NotFound("No such tenant.")
+    if not access.can_act(request.user, tenant):
+        raise PermissionDenied("You may only view this tenant; connecting needs the operator role.")
+    return tenant
+
+
+def _schedule_and_provider(tenant: Tenant, data) -> tuple[Schedule, Provider]:
+    schedule = Schedule.objects.filter(tenant=tenant, pk=data["schedule"]).first()
+    provider = Provider.objects.filter(tenant=tenant, pk=data["provider"]).first()
+    problems = {}
+    if schedule is None:
+        problems["schedule"] = ["No such schedule on this tenant."]
+    if provider is None:
+        problems["provider"] = ["No such provider on this tenant."]
+    if problems:
+        raise serializers.ValidationError(problems)
+    return schedule, provider
+
+
+class ConnectViewSet(viewsets.GenericViewSet):
+    """Connect a schedule to a calendar: an OAuth link, or the account's email and password."""
+
+    queryset = ConnectRequest.objects.none()
+    pagination_class = None
+
+    @extend_schema(
+        request=OAuthConnectSerializer, responses={201: ConnectRequestSerializer, **CONNECT_ERRORS}
+    )
+    @action(detail=False, methods=["post"])
+    def oauth(self, request):
+        """Start an OAuth connect; send the calendar owner to `oauth_url`."""
+        data = OAuthConnectSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        tenant = _tenant_for_action(request, data.validated_data["tenant"])
+        schedule, provider = _schedule_and_provider(tenant, data.validated_data)
+        started = operations.start_oauth_connect(
+            tenant=tenant,
+            schedule=schedule,
+            provider=provider,
+            user=request.user,
+            via="api",
+            return_url=lambda state: request.build_absolute_uri(f"/connect/return/{state}/"),
+        )
+        return Response(
+            ConnectRequestSerializer(started.request).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        request=CredentialsConnectSerializer,
+        responses={201: ConnectionSerializer, **CONNECT_ERRORS},
+    )
+    @action(detail=False, methods=["post"])
+    def credentials(self, request):
+        """Connect with the calendar account's email and password (never stored)."""
+        data = CredentialsConnectSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        tenant = _tenant_for_action(request, data.validated_data["tenant"])
+        schedule, provider = _schedule_and_provider(tenant, data.validated_data)
+        row = operations.connect_with_credentials(
+            tenant=tenant,
+            schedule=schedule,
+            provider=provider,
+            user=request.user,
+            via="api",
+            email=data.validated_data["email"],
+            password=data.validated_data["password"],
+        )
+        return Response(ConnectionSerializer(row).data, status=status.HTTP_201_CREATED)
+
+
+class ConnectRequestViewSet(viewsets.ReadOnlyModelViewSet):
+    """Connect requests and how they ended (pending, connected, failed)."""
+
+    serializer_class = ConnectRequestSerializer
+    filterset_class = filters.TenantScopedFilter
+
+    def get_queryset(self):
+        return scoped(ConnectRequest.objects.all(), self.request.user)
+
+
+class RefreshRunViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = RefreshRunSerializer
+    filterset_class = filters.RefreshRunFilter
+
+    def get_queryset(self):
+        return scoped(RefreshRun.objects.all(), self.request.user)
+
+
+class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = AuditEventSerializer
+    filterset_class = filters.AuditEventFilter
+
+    def get_queryset(self):
+        # Events without a tenant (none yet from the API) are for superusers' eyes only.
+        return scoped(AuditEvent.objects.all(), self.request.user)
+
+
+class JobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Queued work: `status` is pending, started, success or failure; `result` when done."""
+
+    serializer_class = JobSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)])
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+    def get_queryset(self):
+        return scoped(Job.objects.all(), self.request.user)

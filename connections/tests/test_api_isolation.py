@@ -1,0 +1,332 @@
+"""Every route of the API, twice: another tenant's objects stay out of reach, viewers cannot act.
+
+The matrix below names every (route, method) the router serves; a test fails when a route is
+added without joining it. Lists are also held to a constant number of queries.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
+
+from connections.models import (
+    Connection,
+    ConnectionChange,
+    ConnectRequest,
+    Job,
+    Provider,
+    RefreshRun,
+    Schedule,
+)
+from connections.tests.test_api import client_for, make_world
+from portal.api.urls import router
+from tenants import audit
+from tenants.models import AuditEvent, Tenant
+from tenants.tests.factories import TenantFactory
+
+pytestmark = pytest.mark.django_db
+
+SYNC_CONFIG = {
+    "import": {"enabled": False, "mode": "PRIMARY"},
+    "export": {"enabled": True, "mode": "DEDICATED"},
+}
+
+
+@pytest.fixture
+def world(wix_sandbox, django_user_model, django_capture_on_commit_callbacks):
+    """Tenants A and B, each with a connect request, a refresh job and audit events."""
+    world = make_world(wix_sandbox, django_user_model)
+    root = client_for(world.superuser)
+    for tenant in (world.tenant_a, world.tenant_b):
+        assert root.post("/api/v1/connect/oauth/", connect_body(tenant)).status_code == 201
+        with django_capture_on_commit_callbacks(execute=True):
+            assert root.post(f"/api/v1/tenants/{tenant.pk}/refresh/").status_code == 202
+    wix_sandbox.reset_requests()
+    return world
+
+
+def first(model, tenant) -> Any:
+    return model.objects.filter(tenant=tenant).order_by("pk").first().pk
+
+
+def connect_body(tenant, calendar_type="GOOGLE", **extra) -> dict:
+    return {
+        "tenant": tenant.pk,
+        "schedule": first(Schedule, tenant),
+        "provider": Provider.objects.get(tenant=tenant, calendar_type=calendar_type).pk,
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One route and method; `url` and `body` take the tenant whose object is addressed."""
+
+    name: str
+    method: str
+    url: Callable[[Tenant], str]
+    body: Callable[[Tenant], dict] | None = None
+    # Lists address another tenant through their `tenant` filter; that is a 400.
+    foreign_status: int = 404
+
+    @property
+    def safe(self) -> bool:
+        return self.method == "get"
+
+    def call(self, client, tenant):
+        body = self.body(tenant) if self.body else None
+        return getattr(client, self.method)(self.url(tenant), body, format="json")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def detail(collection: str, model=None, suffix: str = "") -> Callable[[Tenant], str]:
+    def url(tenant: Tenant) -> str:
+        pk = tenant.pk if model is None else first(model, tenant)
+        return f"/api/v1/{collection}/{pk}/{suffix}"
+
+    return url
+
+
+def listed(collection: str) -> Callable[[Tenant], str]:
+    return lambda tenant: f"/api/v1/{collection}/?tenant={tenant.pk}"
+
+
+ENDPOINTS = [
+    # No tenant filter: tenant B is simply not listed.
+    Endpoint("tenant-list", "get", lambda t: "/api/v1/tenants/", foreign_status=200),
+    Endpoint(
+        "tenant-create",
+        "post",
+        lambda t: "/api/v1/tenants/",
+        lambda t: {"name": "New", "site_id": str(uuid.uuid4()), "api_key": "IST.new-key-0123456"},
+    ),
+    Endpoint("tenant-retrieve", "get", detail("tenants")),
+    Endpoint(
+        "tenant-update",
+        "put",
+        detail("tenants"),
+        lambda t: {"name": "Renamed", "site_id": t.site_id, "api_key": "IST.other-key-12345678"},
+    ),
+    Endpoint("tenant-partial_update", "patch", detail("tenants"), lambda t: {"notes": "VIP"}),
+    Endpoint("tenant-activate", "post", detail("tenants", suffix="activate/")),
+    Endpoint("tenant-deactivate", "post", detail("tenants", suffix="deactivate/")),
+    Endpoint(
+        "tenant-events",
+        "get",
+        lambda t: (
+            f"/api/v1/tenants/{t.pk}/events/?start=2026-12-01T00:00:00Z&end=2026-12-08T00:00:00Z"
+        ),
+    ),
+    Endpoint("tenant-providers", "get", detail("tenants", suffix="providers/")),
+    Endpoint("tenant-refresh", "post", detail("tenants", suffix="refresh/")),
+    Endpoint("tenant-schedules", "get", detail("tenants", suffix="schedules/")),
+    Endpoint("tenant-verify", "post", detail("tenants", suffix="verify/")),
+    Endpoint("connection-list", "get", listed("connections"), foreign_status=400),
+    Endpoint("connection-retrieve", "get", detail("connections", Connection)),
+    Endpoint("connection-changes", "get", detail("connections", Connection, "changes/")),
+    Endpoint("connection-disconnect", "post", detail("connections", Connection, "disconnect/")),
+    Endpoint("connection-refresh", "post", detail("connections", Connection, "refresh/")),
+    Endpoint(
+        "connection-sync_config",
+        "put",
+        detail("connections", Connection, "sync-config/"),
+        lambda t: SYNC_CONFIG,
+    ),
+    Endpoint(
+        "connect-credentials",
+        "post",
+        lambda t: "/api/v1/connect/credentials/",
+        lambda t: connect_body(t, "I_CAL", email="x@icloud.test", password="pw-ok-123"),
+    ),
+    Endpoint("connect-oauth", "post", lambda t: "/api/v1/connect/oauth/", connect_body),
+    Endpoint("connect-request-list", "get", listed("connect-requests"), foreign_status=400),
+    Endpoint("connect-request-retrieve", "get", detail("connect-requests", ConnectRequest)),
+    Endpoint("refresh-run-list", "get", listed("refresh-runs"), foreign_status=400),
+    Endpoint("refresh-run-retrieve", "get", detail("refresh-runs", RefreshRun)),
+    Endpoint("audit-event-list", "get", listed("audit-events"), foreign_status=400),
+    Endpoint("audit-event-retrieve", "get", detail("audit-events", AuditEvent)),
+    Endpoint("job-retrieve", "get", detail("jobs", Job)),
+]
+# Creating a tenant addresses no tenant's object; only superusers may (403 otherwise).
+NOT_ABOUT_A_TENANT = {"tenant-create"}
+UNSAFE = [e for e in ENDPOINTS if not e.safe]
+
+
+def routed_endpoints() -> set[str]:
+    names = set()
+    for _, viewset, basename in router.registry:
+        for route in router.get_routes(viewset):
+            names |= {f"{basename}-{a}" for a in route.mapping.values() if hasattr(viewset, a)}
+    return names
+
+
+def test_the_matrix_covers_every_route():
+    assert {e.name for e in ENDPOINTS} == routed_endpoints()
+
+
+def snapshot(world) -> dict:
+    """What a refused request must leave as it was: Wix (the sandbox) and the mirror."""
+    return {
+        "wix_calls": len(world.sandbox.requests),
+        "wix": [
+            world.sandbox.connection_json(site.id, wix_id)
+            for site, tenant in ((world.site_a, world.tenant_a), (world.site_b, world.tenant_b))
+            for wix_id in Connection.objects.filter(tenant=tenant).values_list("wix_id", flat=True)
+        ],
+        "tenants": list(Tenant.objects.order_by("pk").values()),
+        "connections": list(Connection.objects.order_by("pk").values()),
+        "changes": ConnectionChange.objects.count(),
+        "connect_requests": ConnectRequest.objects.count(),
+        "jobs": Job.objects.count(),
+        "runs": RefreshRun.objects.count(),
+    }
+
+
+def tenant_b_markers(world) -> list[str]:
+    """Strings only tenant B's data contains."""
+    return [
+        "Tenant B",
+        "Site B",
+        "Anna B",
+        "Ben B",
+        world.site_b.id,
+        *Connection.objects.filter(tenant=world.tenant_b).values_list("wix_id", flat=True),
+    ]
+
+
+@pytest.mark.parametrize(
+    "endpoint", [e for e in ENDPOINTS if e.name not in NOT_ABOUT_A_TENANT], ids=str
+)
+def test_another_tenants_objects_are_out_of_reach(world, endpoint):
+    """An operator of tenant A addressing tenant B's object: 404 (400 for a list's filter),
+    never 403, never B's data, and nothing changes in Wix or the mirror."""
+    before = snapshot(world)
+
+    response = endpoint.call(client_for(world.operator), world.tenant_b)
+
+    assert response.status_code == endpoint.foreign_status, response.content
+    body = response.content.decode()
+    if endpoint.foreign_status != 200:
+        assert set(response.json()) == {"error"}
+    assert not [marker for marker in tenant_b_markers(world) if marker in body]
+    assert snapshot(world) == before
+
+
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.safe], ids=str)
+def test_a_viewer_reads_their_tenants_objects(world, endpoint):
+    """The other side of the 404s above: the same routes answer for one's own tenant."""
+    response = endpoint.call(client_for(world.viewer), world.tenant_a)
+
+    assert response.status_code == 200, response.content
+    assert not [
+        marker for marker in tenant_b_markers(world) if marker in json.dumps(response.json())
+    ]
+
+
+@pytest.mark.parametrize("endpoint", UNSAFE, ids=str)
+def test_a_viewer_cannot_act(world, endpoint):
+    before = snapshot(world)
+
+    response = endpoint.call(client_for(world.viewer), world.tenant_a)
+
+    assert response.status_code == 403, response.content
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert snapshot(world) == before
+
+
+@pytest.mark.parametrize("endpoint", UNSAFE, ids=str)
+def test_an_operator_can_act(world, endpoint):
+    """The other side of the 403s above (creating tenants aside: superusers only)."""
+    client = client_for(world.superuser if endpoint.name in NOT_ABOUT_A_TENANT else world.operator)
+
+    response = endpoint.call(client, world.tenant_a)
+
+    assert response.status_code in (200, 201, 202), response.content
+
+
+# --- Query counts -----------------------------------------------------------------------------
+
+
+def add_rows(world, n: int) -> None:
+    """n more rows of everything listed, for tenant A, and n more tenants."""
+    tenant = world.tenant_a
+    connection = Connection.objects.filter(tenant=tenant).first()
+    run = RefreshRun.objects.filter(tenant=tenant).first()
+    request = ConnectRequest.objects.filter(tenant=tenant).first()
+    connections, runs, requests = [], [], []
+    for i in range(n):
+        connection.pk, connection.wix_id = None, f"extra-{i}"
+        connections.append(Connection(**_fields(connection)))
+        run.pk = None
+        runs.append(RefreshRun(**_fields(run)))
+        request.pk, request.state_hash = None, f"{i:064d}"
+        requests.append(ConnectRequest(**_fields(request)))
+    Connection.objects.bulk_create(connections)
+    RefreshRun.objects.bulk_create(runs)
+    ConnectRequest.objects.bulk_create(requests)
+    for i in range(n):
+        audit.record(user=world.operator, action="test", tenant=tenant, target=connection)
+        ConnectionChange.objects.create(
+            tenant=tenant,
+            connection=Connection.objects.filter(tenant=tenant).first(),
+            kind="changed",
+            field="status",
+            old_value="SYNCED",
+            new_value="ERROR",
+            changed_at=run.started_at,
+        )
+        TenantFactory(name=f"Extra {i}")
+
+
+def _fields(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+LISTS = [
+    "/api/v1/tenants/",
+    "/api/v1/connections/",
+    "/api/v1/connections/?status=ERROR&status=SYNCED",
+    "/api/v1/connect-requests/",
+    "/api/v1/refresh-runs/",
+    "/api/v1/audit-events/",
+]
+
+
+def count_queries(client, url: str) -> int:
+    with CaptureQueriesContext(db_connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200, response.content
+    return len(queries)
+
+
+@pytest.mark.parametrize("user", ["superuser", "viewer"])
+@pytest.mark.parametrize("url", LISTS)
+def test_list_query_counts_do_not_grow_with_rows(world, django_assert_max_num_queries, url, user):
+    client = client_for(getattr(world, user))
+    few = count_queries(client, url)
+    add_rows(world, 40)
+
+    with django_assert_max_num_queries(few):
+        response = client.get(url)
+
+    assert len(response.json()["results"]) > 40 or (user == "viewer" and "tenants" in url)
+    assert few <= 6
+
+
+def test_change_history_query_count_does_not_grow(world, django_assert_max_num_queries):
+    client = client_for(world.viewer)
+    url = f"/api/v1/connections/{first(Connection, world.tenant_a)}/changes/"
+    few = count_queries(client, url)
+    add_rows(world, 40)
+
+    with django_assert_max_num_queries(few):
+        assert len(client.get(url).json()["results"]) >= 40

@@ -1,0 +1,91 @@
+"""The OpenAPI schema: every operation documents the error shape for the statuses it can return.
+
+Statuses any operation of a kind can return are added here: 401, 403 and 429 everywhere, 400
+where input is read, 404 on a path with an id or a cursor, 415 where a body is read. Statuses
+only some actions return (409, 502, 503) are declared on them with `error_responses(...)`.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input; `fields` names each bad field.",
+    401: "No token, or an expired or revoked one.",
+    403: "The user has no tenants, or only views this one and acting needs the operator role.",
+    404: "No such object among the user's tenants (another tenant's objects are 404 too).",
+    409: "A refresh of this tenant is already running or queued.",
+    415: "The request body's Content-Type is not one the operation reads (send JSON).",
+    429: "Too many requests with this token; retry after `Retry-After` seconds.",
+    502: "Wix refused the request; `wix` carries Wix's code and request id.",
+    503: "Wix is unavailable or rate-limited us; `wix` carries Wix's code and request id.",
+}
+
+
+class WixErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Wix's application error code.")
+    requestId = serializers.CharField(  # the JSON key, as Wix spells it
+        allow_null=True, help_text="Wix's x-wix-request-id, for Wix support."
+    )
+    status = serializers.IntegerField(
+        allow_null=True, help_text="Wix's HTTP status; null when no answer came."
+    )
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable: invalid, not_found, conflict, ...")
+    message = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text="For invalid input: field name to a list of messages (nested for nested input).",
+    )
+    wix = WixErrorSerializer(required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one shape of every failure."""
+
+    error = ErrorDetailSerializer()
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """`extend_schema(responses={200: X, **error_responses(502, 503)})` for the rarer statuses."""
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code])
+        for code in codes
+    }
+
+
+class PortalAutoSchema(AutoSchema):
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        for code in self._common_error_codes():
+            if str(code) not in responses:
+                response = error_responses(code)[code]
+                responses[str(code)] = self._get_response_for_code(
+                    response, str(code), direction=direction
+                )
+        return dict(sorted(responses.items()))
+
+    def _common_error_codes(self) -> list[int]:
+        codes = [401, 403, 429]
+        has_body = (
+            self.method in {"POST", "PUT", "PATCH"} and self.get_request_serializer() is not None
+        )
+        if has_body or self._get_filter_parameters() or self._has_query_serializer():
+            codes.append(400)
+        if has_body:
+            codes.append(415)
+        if "{" in self.path or self._get_pagination_parameters():
+            # A detail path 404s for a foreign id; a list 404s for a cursor it did not make.
+            codes.append(404)
+        return codes
+
+    def _has_query_serializer(self) -> bool:
+        return any(
+            getattr(p, "location", None) == "query" or isinstance(p, type)
+            for p in self.get_override_parameters()
+        )

@@ -1,0 +1,97 @@
+"""Tenants over the API: list, retrieve, create, update, deactivate, verify credentials."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from tenants import access, audit
+from tenants.services import verify_credentials
+
+from .serializers import TenantSerializer
+
+
+class TenantViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The tenants of the token's user. Creating one is for superusers."""
+
+    serializer_class = TenantSerializer
+    filterset_fields = ["is_active", "credentials_status"]
+
+    def get_queryset(self):
+        return access.visible_tenants(self.request.user).select_related("wix_app")
+
+    def create(self, request, *args, **kwargs):
+        # Refused before the input is read: a non-superuser learns nothing from validation.
+        if not request.user.is_superuser:
+            raise PermissionDenied("Only superusers add tenants.")
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        tenant = serializer.save()
+        audit.record(
+            user=self.request.user, action="create_tenant", tenant=tenant, target=tenant, via="api"
+        )
+
+    def perform_update(self, serializer):
+        tenant = serializer.save()
+        changed = sorted(k for k in serializer.validated_data if k != "api_key")
+        if "api_key" in serializer.validated_data:
+            changed.append("api_key (value not recorded)")
+        audit.record(
+            user=self.request.user,
+            action="update_tenant",
+            tenant=tenant,
+            target=tenant,
+            parameters={"fields": changed},
+            via="api",
+        )
+
+    @extend_schema(request=None, responses=TenantSerializer)
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request, pk=None):
+        """Stop refreshing this tenant; its mirror and history are kept."""
+        tenant = self.get_object()
+        tenant.is_active = False
+        tenant.save(update_fields=["is_active", "updated_at"])
+        audit.record(
+            user=request.user, action="deactivate_tenant", tenant=tenant, target=tenant, via="api"
+        )
+        return Response(self.get_serializer(tenant).data)
+
+    @extend_schema(request=None, responses=TenantSerializer)
+    @action(detail=True, methods=["post"])
+    def activate(self, request, pk=None):
+        """Refresh this tenant again."""
+        tenant = self.get_object()
+        tenant.is_active = True
+        tenant.save(update_fields=["is_active", "updated_at"])
+        audit.record(
+            user=request.user, action="activate_tenant", tenant=tenant, target=tenant, via="api"
+        )
+        return Response(self.get_serializer(tenant).data)
+
+    @extend_schema(request=None, responses=TenantSerializer)
+    @action(detail=True, methods=["post"])
+    def verify(self, request, pk=None):
+        """Check the credentials against Wix now; the outcome is in `credentials_status`."""
+        tenant = self.get_object()
+        ok = verify_credentials(tenant)
+        audit.record(
+            user=request.user,
+            action="verify_credentials",
+            tenant=tenant,
+            target=tenant,
+            outcome="ok" if ok else "failed",
+            message=tenant.credentials_error,
+            via="api",
+        )
+        return Response(self.get_serializer(tenant).data)
