@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from connections.models import Connection
 from tenants.models import CredentialsStatus, Tenant
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +30,9 @@ def test_demo_creates_verified_tenants_and_a_login(settings):
     password = output.split("Login:")[1].split()[2]
     assert get_user_model().objects.get(username="admin").check_password(password)
     assert "http://127.0.0.1:8000/admin/" in output
+    # The admin opens on the sandbox's connections, in every status.
+    statuses = set(Connection.objects.values_list("status", flat=True))
+    assert statuses == {"CONNECTED", "SYNC_IN_PROGRESS", "SYNCED", "DISCONNECTED", "ERROR"}
 
 
 def test_demo_twice_updates_the_same_tenants(settings):

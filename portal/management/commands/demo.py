@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from connections.services import refresh_tenant
 from portal.demo import DEMO_SEED, ensure_admin, install_demo_tenants
 from tenants.services import verify_credentials
 from wixapi.sandbox import Sandbox, seed_demo, serve
@@ -46,6 +47,8 @@ class Command(BaseCommand):
         tenants = install_demo_tenants(demo)
         for tenant in tenants:
             verify_credentials(tenant)
+            # The admin opens on a mirror of the sandbox, not an empty list.
+            refresh_tenant(tenant, trigger="demo")
         login = ensure_admin(password=os.environ.get("DEMO_ADMIN_PASSWORD"))
 
         host = addrport if ":" in addrport else f"127.0.0.1:{addrport}"
@@ -54,6 +57,7 @@ class Command(BaseCommand):
             + f"  Portal:       http://{host}/admin/\n"
             + f"  Login:        {login.username} / {login.password}\n"
             + f"  Wix sandbox:  {server.url}  ({len(tenants)} demo sites)\n"
+            + f"  API docs:     http://{host}/api/docs/\n"
         )
         if no_serve:
             server.stop()
