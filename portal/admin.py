@@ -15,6 +15,8 @@ class PortalAdminSite(admin.AdminSite):
     site_header = "Calendar Connections Portal"
     site_title = "Calendar Connections Portal"
     index_title = "Dashboard"
+    # The connection list needs the width; breadcrumbs and the index lead everywhere.
+    enable_nav_sidebar = False
 
     def index(self, request, extra_context=None):
         """The app list, with the dashboard of the tenants the user can see above it."""
