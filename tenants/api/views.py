@@ -55,29 +55,30 @@ class TenantViewSet(
             via="api",
         )
 
-    @extend_schema(request=None, responses=TenantSerializer)
-    @action(detail=True, methods=["post"])
-    def deactivate(self, request, pk=None):
-        """Stop refreshing this tenant; its mirror and history are kept."""
+    def _set_active(self, request, *, active: bool) -> Response:
         tenant = self.get_object()
-        tenant.is_active = False
+        tenant.is_active = active
         tenant.save(update_fields=["is_active", "updated_at"])
         audit.record(
-            user=request.user, action="deactivate_tenant", tenant=tenant, target=tenant, via="api"
+            user=request.user,
+            action="activate_tenant" if active else "deactivate_tenant",
+            tenant=tenant,
+            target=tenant,
+            via="api",
         )
         return Response(self.get_serializer(tenant).data)
 
     @extend_schema(request=None, responses=TenantSerializer)
     @action(detail=True, methods=["post"])
+    def deactivate(self, request, pk=None):
+        """Stop refreshing this tenant; its mirror and history are kept."""
+        return self._set_active(request, active=False)
+
+    @extend_schema(request=None, responses=TenantSerializer)
+    @action(detail=True, methods=["post"])
     def activate(self, request, pk=None):
         """Refresh this tenant again."""
-        tenant = self.get_object()
-        tenant.is_active = True
-        tenant.save(update_fields=["is_active", "updated_at"])
-        audit.record(
-            user=request.user, action="activate_tenant", tenant=tenant, target=tenant, via="api"
-        )
-        return Response(self.get_serializer(tenant).data)
+        return self._set_active(request, active=True)
 
     @extend_schema(request=None, responses=TenantSerializer)
     @action(detail=True, methods=["post"])
