@@ -65,29 +65,25 @@ def _audited(
     call: Callable[[], Any],
 ) -> Any:
     """Run `call`, then record the outcome; re-raise what it raised."""
-    try:
-        result = call()
-    except (WixError, ActionRefused) as exc:
+
+    def record(error: Exception | None) -> None:
         audit.record(
             user=user,
             action=action,
             tenant=tenant,
             target=target,
             parameters=parameters,
-            outcome=AuditOutcome.FAILED,
-            error=exc,
+            outcome=AuditOutcome.FAILED if error else AuditOutcome.OK,
+            error=error,
             via=via,
         )
+
+    try:
+        result = call()
+    except (WixError, ActionRefused) as exc:
+        record(exc)
         raise
-    audit.record(
-        user=user,
-        action=action,
-        tenant=tenant,
-        target=target,
-        parameters=parameters,
-        outcome=AuditOutcome.OK,
-        via=via,
-    )
+    record(None)
     return result
 
 

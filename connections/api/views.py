@@ -211,6 +211,15 @@ def _schedule_and_provider(tenant: Tenant, data) -> tuple[Schedule, Provider]:
     return schedule, provider
 
 
+def _connect_target(request, serializer_class) -> tuple[dict, Tenant, Schedule, Provider]:
+    """Validate a connect request's body; return it with the tenant, schedule and provider."""
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    tenant = _tenant_for_action(request, data.validated_data["tenant"])
+    schedule, provider = _schedule_and_provider(tenant, data.validated_data)
+    return data.validated_data, tenant, schedule, provider
+
+
 class ConnectViewSet(viewsets.GenericViewSet):
     """Connect a schedule to a calendar: an OAuth link, or the account's email and password."""
 
@@ -223,10 +232,7 @@ class ConnectViewSet(viewsets.GenericViewSet):
     @action(detail=False, methods=["post"])
     def oauth(self, request):
         """Start an OAuth connect; send the calendar owner to `oauth_url`."""
-        data = OAuthConnectSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        tenant = _tenant_for_action(request, data.validated_data["tenant"])
-        schedule, provider = _schedule_and_provider(tenant, data.validated_data)
+        _, tenant, schedule, provider = _connect_target(request, OAuthConnectSerializer)
         started = operations.start_oauth_connect(
             tenant=tenant,
             schedule=schedule,
@@ -246,18 +252,15 @@ class ConnectViewSet(viewsets.GenericViewSet):
     @action(detail=False, methods=["post"])
     def credentials(self, request):
         """Connect with the calendar account's email and password (never stored)."""
-        data = CredentialsConnectSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        tenant = _tenant_for_action(request, data.validated_data["tenant"])
-        schedule, provider = _schedule_and_provider(tenant, data.validated_data)
+        data, tenant, schedule, provider = _connect_target(request, CredentialsConnectSerializer)
         row = operations.connect_with_credentials(
             tenant=tenant,
             schedule=schedule,
             provider=provider,
             user=request.user,
             via="api",
-            email=data.validated_data["email"],
-            password=data.validated_data["password"],
+            email=data["email"],
+            password=data["password"],
         )
         return Response(ConnectionSerializer(row).data, status=status.HTTP_201_CREATED)
 
