@@ -82,6 +82,9 @@ class Mirrored(models.Model):
     # Kept to within services.SEEN_RESOLUTION, so a refresh that finds nothing new writes nothing.
     last_seen_at = models.DateTimeField()
     removed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # A digest of `raw` and the rows it links to (services.fingerprint): a refresh compares
+    # it, not every column, to find the rows Wix changed. Empty until a refresh writes one.
+    fingerprint = models.CharField(max_length=32, blank=True, editable=False)
 
     objects = MirrorQuerySet.as_manager()
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache, partial
+from functools import partial
+from hashlib import blake2b
 from operator import itemgetter
 from typing import Any
 
-from django.db import connections, models, router, transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from tenants.crypto import DecryptionError
@@ -22,6 +24,7 @@ from wixapi import types as wix
 from wixapi.client import WixClient
 from wixapi.errors import WixError, WixRateLimited, WixUnavailable
 
+from . import bulk
 from .models import (
     ChangeKind,
     Connection,
@@ -52,16 +55,17 @@ class Listing:
     """Everything one refresh reads from Wix, before anything is written."""
 
     providers: tuple[wix.Provider, ...]
-    schedules: tuple[wix.Schedule, ...]
+    schedules: tuple[Mapping[str, Any], ...]  # as Wix sent them: read only where they changed
     connections: wix.ListConnectionsResult
 
 
 def fetch_listing(client: WixClient) -> Listing:
     """Read the site's providers, every page of schedules and its connections from Wix."""
     providers = client.list_providers()
-    schedules = tuple(
-        client.iter_schedules(filter={"status": {"$in": list(SCHEDULE_STATUSES)}}, limit=100)
+    pages = client.iter_schedule_pages(
+        filter={"status": {"$in": list(SCHEDULE_STATUSES)}}, limit=100
     )
+    schedules = tuple(item for page in pages for item in page.items)
     connections = client.list_connections(partial_failure=True)
     return Listing(providers=providers, schedules=schedules, connections=connections)
 
@@ -77,7 +81,7 @@ def refresh_tenant(
     Wix and decryption errors are recorded on the run, not raised; anything else is
     recorded as INTERNAL_ERROR and raised, so no run stays "running".
     """
-    run = RefreshRun.objects.create(tenant=tenant, started_at=timezone.now(), trigger=trigger)
+    run = bulk.create(RefreshRun(tenant=tenant, started_at=timezone.now(), trigger=trigger))
     try:
         return _refresh(tenant, run, client)
     except Exception as exc:
@@ -95,7 +99,7 @@ def _refresh(tenant: Tenant, run: RefreshRun, client: WixClient | None) -> Refre
     now = timezone.now()
     with _one_writer(), transaction.atomic():
         # Two refreshes of one tenant write one after the other, each over fresh rows.
-        Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("pk").first()
+        bulk.lock(Tenant, tenant.pk)
         tally = _apply(tenant, listing, run=run, now=now)
         run.new_count = tally.new
         run.changed_count = tally.changed
@@ -105,7 +109,7 @@ def _refresh(tenant: Tenant, run: RefreshRun, client: WixClient | None) -> Refre
         run.outcome = RefreshOutcome.OK if listing.connections.complete else RefreshOutcome.PARTIAL
         run.wix_calls = client.calls
         run.finished_at = timezone.now()
-        run.save(update_fields=_FINISHED_FIELDS)
+        bulk.update(run, _FINISHED_FIELDS)
     logger.info(
         "Refreshed tenant %s: %s, %d new, %d changed, %d removed, %d Wix calls",
         tenant.pk,
@@ -181,22 +185,22 @@ class Tally:
 
 @dataclass
 class Diff:
-    """How the incoming rows of one model differ from the stored ones.
+    """How the incoming rows of one model differ from the stored ones, and what was written.
 
-    Rows stay column tuples (`stored` and `new`, in `names` order) until one must be
-    updated or handed back (`row()`): a refresh builds model instances only for the rows
-    whose values changed.
+    Most rows of a refresh are unchanged, and are only fingerprinted and compared with the
+    stored fingerprint. Full rows are read, built into instances and compared column by
+    column only for the rows that differ (`changes`, `reappeared`, `removed`).
     """
 
     model: type[Mirrored]
     tenant: Tenant
     names: list[str]  # every concrete column's attname, in the model's field order
-    stored: dict[str, tuple] = field(default_factory=dict)  # wix_id -> stored columns
+    stored: dict[str, tuple] = field(default_factory=dict)  # wix_id -> stored columns, if read
     new: dict[str, tuple] = field(default_factory=dict)  # wix_id -> inserted columns
     pks: dict[str, int] = field(default_factory=dict)  # wix_id -> pk of every incoming row
     rows: dict[str, Mirrored] = field(default_factory=dict)  # wix_id -> instance, once built
     updated: list[Mirrored] = field(default_factory=list)
-    # (row, {field: (old, new)}) for rows whose tracked values changed.
+    # (row, {field: (old, new)}) for rows whose values changed.
     changes: list[tuple[Mirrored, dict[str, tuple[Any, Any]]]] = field(default_factory=list)
     reappeared: list[Mirrored] = field(default_factory=list)
     removed: list[Mirrored] = field(default_factory=list)
@@ -216,37 +220,71 @@ class Diff:
         return itemgetter(self.names.index(name))
 
 
+# Part of every fingerprint. Bump it when what a row's columns are made of changes (the
+# `_*_values` functions below), so the next refresh compares every row in full again
+# instead of trusting fingerprints made by the old code.
+FINGERPRINT_VERSION = b"1"
+
+
+def fingerprint(raw: Mapping[str, Any], *context: Any) -> str:
+    """A digest of what Wix sent for one object (and the row ids it links to).
+
+    Equal fingerprints mean equal columns: `raw` is mirrored whole and every other column
+    is made from it and from `context` (the pks of the rows it links to).
+    """
+    digest = blake2b(FINGERPRINT_VERSION, digest_size=16)
+    digest.update(_canonical_json(raw).encode())
+    for value in context:
+        digest.update(b"|%d" % value if value is not None else b"|-")
+    return digest.hexdigest()
+
+
+# Key order is not meaning: Wix may send the same object with its keys in another order.
+_canonical_json = partial(json.dumps, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """The rows of one model that Wix listed: wix_id -> its object, and how to mirror one."""
+
+    objects: Mapping[str, Any]  # wix_id -> a typed object of `wixapi.types`, or its JSON
+    fingerprint: Callable[[Any], str]
+    values: Callable[[Any], dict[str, Any]]  # every mirrored column but the bookkeeping ones
+
+
 def _apply(tenant: Tenant, listing: Listing, *, run: RefreshRun, now: datetime) -> Tally:
     complete = listing.connections.complete
     providers = _sync(
         Provider,
         tenant,
-        {p.id: _provider_values(p) for p in listing.providers},
+        Incoming(
+            {p.id: p for p in listing.providers},
+            fingerprint=lambda p: fingerprint(p.raw),
+            values=_provider_values,
+        ),
         complete=True,
         now=now,
     )
     schedules = _sync(
         Schedule,
         tenant,
-        {s.id: _schedule_values(s) for s in listing.schedules},
+        Incoming(
+            {wix.text_field(s, "id"): s for s in listing.schedules},
+            fingerprint=fingerprint,
+            values=lambda s: _schedule_values(wix.Schedule.from_json(s)),
+        ),
         complete=True,
         now=now,
     )
-    provider_pks = providers.pks
-    schedule_pks = schedules.pks
-    connections = _sync(
-        Connection,
+    connections = _sync_connections(
         tenant,
-        {
-            c.id: _connection_values(c, provider_pks=provider_pks, schedule_pks=schedule_pks)
-            for c in listing.connections.connections
-        },
+        listing.connections.items,
+        provider_pks=providers.pks,
+        schedule_pks=schedules.pks,
         complete=complete,
         now=now,
-        new_values={"status_changed_at": now},
-        on_change=lambda row, diff: "status" in diff and setattr(row, "status_changed_at", now),
     )
-    _insert(ConnectionChange, list(_history(tenant, connections, run=run, now=now)))
+    bulk.insert(ConnectionChange, list(_history(tenant, connections, run=run, now=now)))
     return Tally(
         new=len(connections.new),
         changed=len(connections.changes) + len(connections.reappeared),
@@ -255,82 +293,113 @@ def _apply(tenant: Tenant, listing: Listing, *, run: RefreshRun, now: datetime) 
     )
 
 
+def _sync_connections(
+    tenant: Tenant,
+    items: Iterable[Mapping[str, Any]],
+    *,
+    provider_pks: Mapping[str, int],
+    schedule_pks: Mapping[str, int],
+    complete: bool,
+    now: datetime,
+) -> Diff:
+    """`_sync` for connections (as Wix sent them), which link to their provider's and
+    schedule's rows."""
+
+    def links(item: Mapping[str, Any]) -> tuple[int | None, int | None]:
+        return (
+            provider_pks.get(wix.text_field(item, "providerId")),
+            schedule_pks.get(wix.text_field(item, "scheduleId")),
+        )
+
+    return _sync(
+        Connection,
+        tenant,
+        Incoming(
+            {wix.text_field(item, "id"): item for item in items},
+            fingerprint=lambda item: fingerprint(item, *links(item)),
+            values=lambda item: _connection_values(wix.Connection.from_json(item), *links(item)),
+        ),
+        complete=complete,
+        now=now,
+        new_values={"status_changed_at": now},
+        on_change=lambda row, diff: "status" in diff and setattr(row, "status_changed_at", now),
+    )
+
+
 def _sync(
     model: type[Mirrored],
     tenant: Tenant,
-    incoming: Mapping[str, dict[str, Any]],
+    incoming: Incoming,
     *,
     complete: bool,
     now: datetime,
     new_values: Mapping[str, Any] | None = None,
     on_change: Callable[[Mirrored, dict[str, tuple[Any, Any]]], Any] | None = None,
 ) -> Diff:
-    """Diff `incoming` (wix_id -> column values) against the tenant's rows and write it.
+    """Diff the incoming objects against the tenant's rows and write what differs.
 
-    A row is written only when a value changed, it reappeared, it left Wix, or its
-    `last_seen_at` is older than SEEN_RESOLUTION. New rows also get `new_values`. Costs a
-    constant number of queries.
+    A row is written only when its fingerprint changed, it reappeared, it left Wix (after a
+    `complete` listing), or its `last_seen_at` is older than SEEN_RESOLUTION. New rows also
+    get `new_values`. Costs a constant number of queries: one read of every row's
+    fingerprint, and at most one read of the full rows that differ, one INSERT batch, one
+    UPDATE of `last_seen_at` and one bulk UPDATE.
     """
     names = [f.attname for f in model._meta.concrete_fields]
-    at = {name: i for i, name in enumerate(names)}
-    pk_at, wix_id_at = at[model._meta.pk.attname], at["wix_id"]
-    removed_at, last_seen_at = at["removed_at"], at["last_seen_at"]
-    # Column tuples (every concrete column, in `names` order), not instances: most rows are
-    # unchanged and only compared.
-    stored = {
-        values[wix_id_at]: values
-        for values in model.objects.filter(tenant=tenant).order_by().values_list()
-    }
-    diff = Diff(model=model, tenant=tenant, names=names, stored=stored)
-    # Every column of a new row: the model's defaults, then what is known of it.
-    template = {f.attname: f.get_default() for f in model._meta.concrete_fields}
-    template.update(tenant_id=tenant.pk, first_seen_at=now, last_seen_at=now, removed_at=None)
-    template.update(new_values or {})
+    diff = Diff(model=model, tenant=tenant, names=names)
+    fingerprints = bulk.fingerprints(model, tenant.pk, seen_after=now - SEEN_RESOLUTION)
     new: dict[str, dict[str, Any]] = {}  # wix_id -> every column of a new row
-    for wix_id, values in incoming.items():
-        old = stored.get(wix_id)
-        if old is None:
-            new[wix_id] = template | values
-            new[wix_id]["wix_id"] = wix_id
+    differ: dict[str, tuple[dict[str, Any], str]] = {}  # wix_id -> (values, fingerprint)
+    seen: list[int] = []  # pks of unchanged rows whose last_seen_at is due
+    for wix_id, obj in incoming.objects.items():
+        digest = incoming.fingerprint(obj)
+        stored = fingerprints.get(wix_id)
+        if stored is None:
+            new[wix_id] = {**incoming.values(obj), "wix_id": wix_id, "fingerprint": digest}
             continue
-        diff.pks[wix_id] = old[pk_at]
-        changed = {
-            name: (old[at[name]], value) for name, value in values.items() if old[at[name]] != value
-        }
-        reappeared = old[removed_at] is not None
-        stale = now - old[last_seen_at] >= SEEN_RESOLUTION
-        if not (changed or reappeared or stale):
+        pk, stored_digest, removed, stale = stored
+        diff.pks[wix_id] = pk
+        if digest == stored_digest and not removed:
             diff.unchanged += 1
+            if stale:
+                seen.append(pk)
             continue
-        row = diff.row(wix_id)
-        for name, (_, value) in changed.items():
-            setattr(row, name, value)
-        if changed and on_change:
-            on_change(row, changed)
-        row.removed_at = None
-        row.last_seen_at = now
-        diff.updated.append(row)
-        if reappeared:
-            diff.reappeared.append(row)
-        if changed:
-            diff.changes.append((row, changed))
-        elif not reappeared:
-            diff.unchanged += 1
+        differ[wix_id] = (incoming.values(obj), digest)
+    gone = []
     if complete:
-        gone = [old for wix_id, old in stored.items() if wix_id not in incoming]
-        for old in sorted(gone, key=lambda old: old[pk_at]):
-            if old[removed_at] is None:
-                row = diff.row(old[wix_id_at])
-                row.removed_at = now
-                diff.updated.append(row)
-                diff.removed.append(row)
+        gone = [
+            wix_id
+            for wix_id, (_, _, removed, _) in fingerprints.items()
+            if not removed and wix_id not in incoming.objects
+        ]
+    if differ or gone:
+        diff.stored = {
+            values[names.index("wix_id")]: values
+            for values in model.objects.filter(
+                pk__in=[fingerprints[wix_id][0] for wix_id in (*differ, *gone)]
+            )
+            .order_by()
+            .values_list()
+        }
+    for wix_id, (values, digest) in differ.items():
+        _compare(diff, wix_id, values, digest, now=now, on_change=on_change)
+    for wix_id in sorted(gone, key=lambda wix_id: fingerprints[wix_id][0]):
+        row = diff.row(wix_id)
+        row.removed_at = now
+        diff.updated.append(row)
+        diff.removed.append(row)
     if new:
-        pks = _insert(model, list(new.values()))
-        for (wix_id, columns), pk in zip(new.items(), pks, strict=True):
-            columns[names[pk_at]] = diff.pks[wix_id] = pk
+        template = {f.attname: f.get_default() for f in model._meta.concrete_fields}
+        template.update(tenant_id=tenant.pk, first_seen_at=now, last_seen_at=now, removed_at=None)
+        template.update(new_values or {})
+        rows = [template | values for values in new.values()]
+        pk_name = model._meta.pk.attname
+        for wix_id, columns, pk in zip(new, rows, bulk.insert(model, rows), strict=True):
+            columns[pk_name] = diff.pks[wix_id] = pk
             diff.new[wix_id] = tuple(map(columns.__getitem__, names))
+    if seen:
+        model.objects.filter(pk__in=seen).update(last_seen_at=now)
     if diff.updated:
-        columns = {"removed_at", "last_seen_at"}
+        columns = {"removed_at", "last_seen_at", "fingerprint"}
         for _row, changed in diff.changes:
             columns.update(changed)
         if model is Connection:
@@ -339,70 +408,39 @@ def _sync(
     return diff
 
 
-def _insert(model: type[models.Model], rows: list[dict[str, Any]]) -> list[int]:
-    """INSERT rows (attname -> value, the pk left out) and return their pks, in order.
-
-    What `bulk_create` writes for plain values, without its per-value compilation (checks
-    for expressions, pre_save, several conversion calls): that was most of the CPU of a
-    refresh that mirrors a new site. Each column's conversion is chosen once per call.
-    """
-    if not rows:
-        return []
-    connection = connections[router.db_for_write(model)]
-    if not connection.features.can_return_rows_from_bulk_insert:
-        created = model.objects.bulk_create([model(**row) for row in rows])
-        return [row.pk for row in created]
-    meta = model._meta
-    fields = [f for f in meta.concrete_fields if f is not meta.pk]
-    names = [f.attname for f in fields]
-    # One refresh writes the same few datetimes (its `now`) into every row: adapt each once.
-    adapt_datetime = cache(connection.ops.adapt_datetimefield_value)
-    to_db = [_db_converter(f, connection, adapt_datetime=adapt_datetime) for f in fields]
-    qn = connection.ops.quote_name
-    into = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)})"
-    returning, _ = connection.ops.return_insert_columns([meta.pk])
-    size = max(connection.ops.bulk_batch_size(fields, rows), 1)
-    pks: list[int] = []
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), size):
-            batch = rows[start : start + size]
-            values = connection.ops.bulk_insert_sql(fields, [["%s"] * len(fields)] * len(batch))
-            cursor.execute(
-                f"{into} {values} {returning}",
-                [
-                    value if convert is None else convert(value)
-                    for row in batch
-                    for convert, value in zip(to_db, map(row.__getitem__, names), strict=True)
-                ],
-            )
-            pks.extend(pk for pk, *_ in connection.ops.fetch_returned_insert_rows(cursor))
-    return pks
-
-
-# Columns whose Python values (str, bool, int, an id) go to the driver as they are.
-_AS_IS = frozenset(
-    {
-        "BigIntegerField",
-        "BooleanField",
-        "CharField",
-        "ForeignKey",
-        "IntegerField",
-        "PositiveIntegerField",
-        "TextField",
+def _compare(
+    diff: Diff,
+    wix_id: str,
+    values: dict[str, Any],
+    digest: str,
+    *,
+    now: datetime,
+    on_change: Callable[[Mirrored, dict[str, tuple[Any, Any]]], Any] | None,
+) -> None:
+    """Compare a row whose fingerprint differs (or that reappeared) column by column."""
+    old = diff.stored[wix_id]
+    at = {name: i for i, name in enumerate(diff.names)}
+    changed = {
+        name: (old[at[name]], value) for name, value in values.items() if old[at[name]] != value
     }
-)
-
-
-def _db_converter(
-    f: models.Field, connection, *, adapt_datetime: Callable[[Any], Any]
-) -> Callable[[Any], Any] | None:
-    """How a value of `f` becomes a driver parameter (None: as it is)."""
-    kind = f.get_internal_type()
-    if kind in _AS_IS:
-        return None
-    if kind == "DateTimeField":
-        return adapt_datetime
-    return partial(f.get_db_prep_save, connection=connection)
+    reappeared = old[at["removed_at"]] is not None
+    row = diff.row(wix_id)
+    for name, (_, value) in changed.items():
+        setattr(row, name, value)
+    if changed and on_change:
+        on_change(row, changed)
+    # Equal columns under another fingerprint (an older FINGERPRINT_VERSION): only the
+    # fingerprint is rewritten, and the row counts as unchanged.
+    row.fingerprint = digest
+    row.removed_at = None
+    row.last_seen_at = now
+    diff.updated.append(row)
+    if reappeared:
+        diff.reappeared.append(row)
+    if changed:
+        diff.changes.append((row, changed))
+    elif not reappeared:
+        diff.unchanged += 1
 
 
 def _history(
@@ -472,13 +510,13 @@ def _schedule_values(s: wix.Schedule) -> dict[str, Any]:
 
 
 def _connection_values(
-    c: wix.Connection, *, provider_pks: Mapping[str, int], schedule_pks: Mapping[str, int]
+    c: wix.Connection, provider_pk: int | None, schedule_pk: int | None
 ) -> dict[str, Any]:
     imp = c.sync_config.list_event_from_calendars
     exp = c.sync_config.sync_to_calendar
     return {
-        "provider_id": provider_pks.get(c.provider_id),
-        "schedule_id": schedule_pks.get(c.schedule_id),
+        "provider_id": provider_pk,
+        "schedule_id": schedule_pk,
         "provider_wix_id": c.provider_id,
         "schedule_wix_id": c.schedule_id,
         "calendar_type": c.calendar_type.value,
@@ -505,7 +543,7 @@ def mirror_connections(tenant: Tenant, answers: Iterable[wix.Connection]) -> lis
     answers = list(answers)
     now = timezone.now()
     with transaction.atomic():
-        Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("pk").first()
+        bulk.lock(Tenant, tenant.pk)
         provider_pks = dict(
             Provider.objects.filter(
                 tenant=tenant, wix_id__in={a.provider_id for a in answers}
@@ -516,17 +554,16 @@ def mirror_connections(tenant: Tenant, answers: Iterable[wix.Connection]) -> lis
                 tenant=tenant, wix_id__in={a.schedule_id for a in answers}
             ).values_list("wix_id", "pk")
         )
-        diff = _sync(
-            Connection,
+        diff = _sync_connections(
             tenant,
-            {
-                a.id: _connection_values(a, provider_pks=provider_pks, schedule_pks=schedule_pks)
-                for a in answers
-            },
+            [a.raw for a in answers],
+            provider_pks=provider_pks,
+            schedule_pks=schedule_pks,
             complete=False,
             now=now,
-            new_values={"status_changed_at": now},
-            on_change=lambda row, diff: "status" in diff and setattr(row, "status_changed_at", now),
         )
-        _insert(ConnectionChange, list(_history(tenant, diff, run=None, now=now)))
-    return [diff.row(a.id) for a in answers]
+        bulk.insert(ConnectionChange, list(_history(tenant, diff, run=None, now=now)))
+    # The rows as written, also those that did not change (a diff reads only what differs).
+    pks = [diff.pks[a.id] for a in answers]
+    rows = Connection.objects.select_related("tenant", "provider", "schedule").in_bulk(pks)
+    return [rows[pk] for pk in pks]

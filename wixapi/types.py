@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, TypeVar
 
 
@@ -104,6 +105,11 @@ def _dict(value: Any) -> Mapping[str, Any]:
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def text_field(data: Mapping[str, Any], key: str) -> str:
+    """`data[key]` if it is a string, else "": how every view here reads a text field."""
+    return _str(data.get(key))
 
 
 @dataclass(frozen=True)
@@ -272,9 +278,16 @@ class Connection:
 
 @dataclass(frozen=True)
 class ListConnectionsResult:
-    connections: tuple[Connection, ...]
+    """List Connections' answer. `items` are the connections as Wix sent them; `connections`
+    reads them into `Connection`s on first use (a refresh reads only the ones that changed)."""
+
+    items: tuple[Mapping[str, Any], ...]
     # Providers whose connections Wix could not fetch (partialFailure mode only).
     failed_provider_ids: tuple[str, ...] = ()
+
+    @cached_property
+    def connections(self) -> tuple[Connection, ...]:
+        return tuple(Connection.from_json(item) for item in self.items)
 
     @property
     def complete(self) -> bool:
@@ -365,7 +378,13 @@ class Schedule:
 
 @dataclass(frozen=True)
 class SchedulesPage(Page):
-    schedules: tuple[Schedule, ...] = ()
+    """A page of Query Schedules: `items` as Wix sent them, `schedules` read on first use."""
+
+    items: tuple[Mapping[str, Any], ...] = ()
+
+    @cached_property
+    def schedules(self) -> tuple[Schedule, ...]:
+        return tuple(Schedule.from_json(item) for item in self.items)
 
 
 @dataclass(frozen=True)
