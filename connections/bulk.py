@@ -159,43 +159,52 @@ def _lock_sql(model: type[models.Model], alias: str) -> str:
 
 
 def fingerprints(
-    model: type[models.Model], tenant_pk: int, *, seen_after: datetime
-) -> dict[str, tuple[int, str, bool, bool]]:
-    """wix_id -> (pk, fingerprint, removed, last seen before `seen_after`) of a tenant's rows.
+    models_: Sequence[type[models.Model]], tenant_pk: int, *, seen_after: datetime
+) -> dict[type[models.Model], dict[str, tuple[int, str, bool, bool]]]:
+    """For each model, wix_id -> (pk, fingerprint, removed, last seen before `seen_after`) of
+    the tenant's rows, in one query.
 
     A refresh's one read of every mirrored row: four small columns, so an unchanged site
     costs little more than this query.
     """
-    connection = connections[router.db_for_read(model)]
+    connection = connections[router.db_for_read(models_[0])]
+    stored: dict[type[models.Model], dict[str, tuple[int, str, bool, bool]]] = {
+        model: {} for model in models_
+    }
+    by_index = list(stored.values())
     with connection.cursor() as cursor:
         cursor.execute(
-            _fingerprints_sql(model, connection.alias),
-            [connection.ops.adapt_datetimefield_value(seen_after), tenant_pk],
+            _fingerprints_sql(tuple(models_), connection.alias),
+            [connection.ops.adapt_datetimefield_value(seen_after), tenant_pk] * len(models_),
         )
-        return {
-            wix_id: (pk, digest, bool(removed), bool(stale))
-            for wix_id, pk, digest, removed, stale in cursor.fetchall()
-        }
+        for index, wix_id, pk, digest, removed, stale in cursor.fetchall():
+            by_index[index][wix_id] = (pk, digest, bool(removed), bool(stale))
+    return stored
 
 
 @cache
-def _fingerprints_sql(model: type[models.Model], alias: str) -> str:
+def _fingerprints_sql(models_: tuple[type[models.Model], ...], alias: str) -> str:
     qn = connections[alias].ops.quote_name
-    meta = model._meta
 
-    def column(name: str) -> str:
-        return qn(meta.get_field(name).column)
+    def select(index: int, model: type[models.Model]) -> str:
+        meta = model._meta
 
-    select = ", ".join(
-        (
-            column("wix_id"),
-            column(meta.pk.name),
-            column("fingerprint"),
-            f"{column('removed_at')} IS NOT NULL",
-            f"{column('last_seen_at')} < %s",
+        def column(name: str) -> str:
+            return qn(meta.get_field(name).column)
+
+        columns = ", ".join(
+            (
+                str(index),
+                column("wix_id"),
+                column(meta.pk.name),
+                column("fingerprint"),
+                f"{column('removed_at')} IS NOT NULL",
+                f"{column('last_seen_at')} < %s",
+            )
         )
-    )
-    return f"SELECT {select} FROM {qn(meta.db_table)} WHERE {column('tenant')} = %s"  # noqa: S608
+        return f"SELECT {columns} FROM {qn(meta.db_table)} WHERE {column('tenant')} = %s"  # noqa: S608
+
+    return " UNION ALL ".join(select(index, model) for index, model in enumerate(models_))
 
 
 # Columns whose Python values (str, bool, int, an id) go to the driver as they are.

@@ -79,10 +79,10 @@ class Mirrored(models.Model):
     wix_id = models.CharField("Wix ID", max_length=512)
     raw = models.JSONField("Wix JSON", default=dict)
     first_seen_at = models.DateTimeField()
-    # Kept to within services.SEEN_RESOLUTION, so a refresh that finds nothing new writes nothing.
+    # Kept to within mirror.SEEN_RESOLUTION, so a refresh that finds nothing new writes nothing.
     last_seen_at = models.DateTimeField()
     removed_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    # A digest of `raw` and the rows it links to (services.fingerprint): a refresh compares
+    # A digest of `raw` and the rows it links to (mirror.fingerprint): a refresh compares
     # it, not every column, to find the rows Wix changed. Empty until a refresh writes one.
     fingerprint = models.CharField(max_length=32, blank=True, editable=False)
 

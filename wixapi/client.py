@@ -28,6 +28,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -185,7 +186,10 @@ def _transport(base_url: str) -> _Transport:
     return transport
 
 
+@cache
 def _retry(policy: RetryPolicy, *, safe: bool) -> Retry:
+    """The urllib3 retry for a policy: shared, as `Retry` is never changed (each retry of a
+    request gets a new one from `increment`)."""
     if not safe:
         # The request may have reached Wix: repeat it only if the connection was refused.
         return Retry(
@@ -249,6 +253,7 @@ class WixClient:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.timeout = (connect_timeout, timeout)
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=timeout)
         self.retry = retry or RetryPolicy()
         self.token_cache = token_cache if token_cache is not None else default_token_cache
         self.before_request = before_request
@@ -584,7 +589,7 @@ class WixClient:
                 body=body,
                 headers=request_headers,
                 retries=_retry(self.retry, safe=safe),
-                timeout=urllib3.Timeout(connect=self.timeout[0], read=self.timeout[1]),
+                timeout=self._timeout,
                 redirect=False,
             )
         except HTTPError as exc:

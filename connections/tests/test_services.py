@@ -16,7 +16,8 @@ from connections.models import (
     RefreshRun,
     Schedule,
 )
-from connections.services import SEEN_RESOLUTION, refresh_tenant
+from connections.mirror import SEEN_RESOLUTION
+from connections.services import refresh_tenant
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db

@@ -132,7 +132,9 @@ def list_connections(sb, request: Request, caller) -> Response:
             if not schedule_ids or c.schedule_id in schedule_ids
         ]
         conns, failed = _split_failing(sb, caller, conns, partial)
-        data: dict[str, Any] = {"connections": [shapes.connection_json(c) for c in conns]}
+        data: dict[str, Any] = {
+            "connections": [shapes.connection_json(c, copy=False) for c in conns]
+        }
     if partial and (failed or SEND_EMPTY_FAILED_PROVIDER_IDS):
         data["failedProviderIds"] = failed
     return json_response(data)

@@ -46,7 +46,9 @@ def provider_json(provider) -> dict[str, Any]:
     }
 
 
-def connection_json(conn) -> dict[str, Any]:
+def connection_json(conn, *, copy: bool = True) -> dict[str, Any]:
+    """The connection as Wix shows it. `copy=False` shares its sync config (never mutated,
+    only replaced) for a response serialized at once: a listing of many is cheaper."""
     data: dict[str, Any] = {
         "id": conn.id,
         "providerId": conn.provider_id,
@@ -60,7 +62,7 @@ def connection_json(conn) -> dict[str, Any]:
     data["status"] = conn.status
     if conn.status == "ERROR" and conn.error_reason:
         data["errorReason"] = conn.error_reason
-    data["syncConfig"] = _copy(conn.sync_config)
+    data["syncConfig"] = _copy(conn.sync_config) if copy else conn.sync_config
     return data
 
 
