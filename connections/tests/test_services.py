@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from connections.mirror import SEEN_RESOLUTION
 from connections.models import (
     ChangeKind,
     Connection,
@@ -16,7 +17,6 @@ from connections.models import (
     RefreshRun,
     Schedule,
 )
-from connections.mirror import SEEN_RESOLUTION
 from connections.services import refresh_tenant
 from tenants.tests.factories import TenantFactory
 
