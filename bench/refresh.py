@@ -364,7 +364,7 @@ def refresh_in_processes(
     tenants, *, name: str, processes: int, threads: int, sandbox_pid: int
 ) -> tuple[Pass, list[float]]:
     """Refresh every tenant from `processes` forked workers of `threads` threads each, which
-    take tenants from one shared queue (as Celery's prefork workers take tasks), with the
+    take tenants from one shared counter (as Celery's prefork workers take tasks), with the
     same `refresh_tenant` and the same per-tenant counting. Return the pass and each
     worker's peak memory (MB)."""
     import multiprocessing
@@ -372,17 +372,15 @@ def refresh_in_processes(
     from django.db import connections
 
     context = multiprocessing.get_context("fork")
-    todo, results = context.Queue(), context.Queue()
-    for index in range(len(tenants)):
-        todo.put(index)
-    for _ in range(processes * threads):
-        todo.put(None)
+    # Workers take tenants by index from one shared counter and report once, at the end:
+    # the harness costs a locked increment per tenant, not a queue round trip.
+    next_index, results = context.Value("i", 0), context.Queue()
     go = context.Event()
     # A forked worker must not share the parent's database connection.
     connections.close_all()
     workers = [
         context.Process(
-            target=_worker, args=(tenants, todo, results, go, threads, name), daemon=True
+            target=_worker, args=(tenants, next_index, results, go, threads, name), daemon=True
         )
         for _ in range(processes)
     ]
@@ -396,18 +394,13 @@ def refresh_in_processes(
     started = time.monotonic()
     go.set()
     peaks = []
-    finished = 0
-    while finished < len(workers):
-        message = results.get()
-        if message[0] == "run":
-            _, pk, outcome, count = message
+    for _ in workers:
+        cpu, peak_mb, runs = results.get()
+        measured.cpu += cpu
+        peaks.append(peak_mb)
+        for pk, outcome, count in runs:
             measured.runs.append(outcome)
             measured.counts[pk] = count
-        else:
-            _, cpu, peak_mb = message
-            measured.cpu += cpu
-            peaks.append(peak_mb)
-            finished += 1
     measured.wall = time.monotonic() - started
     measured.sandbox_cpu = _process_cpu_seconds(sandbox_pid) - sandbox_cpu
     measured.server_cpu = _postgres_cpu_seconds() - server_cpu
@@ -416,25 +409,32 @@ def refresh_in_processes(
     return measured, peaks
 
 
-def _worker(tenants, todo, results, go, threads: int, name: str) -> None:
+def _worker(tenants, next_index, results, go, threads: int, name: str) -> None:
     from django.db import connections
 
     from connections.management.commands.refresh_connections import _refresh_one
 
     measured = Pass(name=name)
+    runs = []
     results.put(("ready",))
     go.wait()
     cpu = _cpu_seconds()
 
+    def take() -> int | None:
+        with next_index.get_lock():
+            index = next_index.value
+            next_index.value += 1
+        return index if index < len(tenants) else None
+
     def work() -> None:
         try:
-            while (index := todo.get()) is not None:
+            while (index := take()) is not None:
                 tenant = tenants[index]
                 run = _refresh_one(tenant, trigger="bench", refresh=measured.refresh)
                 outcome = Outcome(
                     tenant.name, run.outcome, run.wix_calls, run.error_code, run.error_message
                 )
-                results.put(("run", tenant.pk, outcome, measured.counts.get(tenant.pk, Count())))
+                runs.append((tenant.pk, outcome, measured.counts.get(tenant.pk, Count())))
         finally:
             connections.close_all()
 
@@ -444,7 +444,7 @@ def _worker(tenants, todo, results, go, threads: int, name: str) -> None:
     for thread in pool:
         thread.join()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    results.put(("done", _cpu_seconds() - cpu, peak_mb))
+    results.put((_cpu_seconds() - cpu, peak_mb, runs))
 
 
 def _cpu_seconds() -> float:

@@ -207,6 +207,39 @@ def _fingerprints_sql(models_: tuple[type[models.Model], ...], alias: str) -> st
     return " UNION ALL ".join(select(index, model) for index, model in enumerate(models_))
 
 
+def latest_digest(tenant_pk: int, *, since: datetime) -> str:
+    """The `listing_digest` of the tenant's latest refresh since `since` that recorded one."""
+    from .models import RefreshRun
+
+    connection = connections[router.db_for_read(RefreshRun)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _latest_digest_sql(connection.alias),
+            [tenant_pk, connection.ops.adapt_datetimefield_value(since)],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else ""
+
+
+@cache
+def _latest_digest_sql(alias: str) -> str:
+    from .models import RefreshRun
+
+    qn = connections[alias].ops.quote_name
+    meta = RefreshRun._meta
+
+    def column(name: str) -> str:
+        return qn(meta.get_field(name).column)
+
+    digest, started = column("listing_digest"), column("started_at")
+    # The (tenant, -started_at) index reads the newest runs first.
+    return (
+        f"SELECT {digest} FROM {qn(meta.db_table)} "  # noqa: S608
+        f"WHERE {column('tenant')} = %s AND {started} >= %s AND {digest} <> '' "
+        f"ORDER BY {started} DESC LIMIT 1"
+    )
+
+
 # Columns whose Python values (str, bool, int, an id) go to the driver as they are.
 _AS_IS = frozenset(
     {

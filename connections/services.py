@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from hashlib import blake2b
 from typing import Any
 
 from django.db import connections, router, transaction
@@ -43,17 +44,28 @@ class Listing:
     providers: tuple[wix.Provider, ...]
     schedules: tuple[Mapping[str, Any], ...]  # as Wix sent them: read only where they changed
     connections: wix.ListConnectionsResult
+    digest: str = ""  # of Wix's answers, byte for byte (see `_unchanged_answers`)
 
 
 def fetch_listing(client: WixClient) -> Listing:
     """Read the site's providers, every page of schedules and its connections from Wix."""
-    providers = client.list_providers()
-    pages = client.iter_schedule_pages(
-        filter={"status": {"$in": list(SCHEDULE_STATUSES)}}, limit=100
+    digest = blake2b(mirror.FINGERPRINT_VERSION, digest_size=16)
+    on_body, client.on_body = client.on_body, digest.update
+    try:
+        providers = client.list_providers()
+        pages = client.iter_schedule_pages(
+            filter={"status": {"$in": list(SCHEDULE_STATUSES)}}, limit=100
+        )
+        schedules = tuple(item for page in pages for item in page.items)
+        connections = client.list_connections(partial_failure=True)
+    finally:
+        client.on_body = on_body
+    return Listing(
+        providers=providers,
+        schedules=schedules,
+        connections=connections,
+        digest=digest.hexdigest(),
     )
-    schedules = tuple(item for page in pages for item in page.items)
-    connections = client.list_connections(partial_failure=True)
-    return Listing(providers=providers, schedules=schedules, connections=connections)
 
 
 def refresh_tenant(
@@ -83,7 +95,12 @@ def _refresh(tenant: Tenant, run: RefreshRun, client: WixClient | None) -> Refre
         return _finish_failed(run, exc, calls=client.calls if client else 0)
 
     now = timezone.now()
+    if _unchanged_answers(tenant, listing, now=now):
+        # Wix said, byte for byte, what it said when the mirror was last compared with it.
+        _finish(run, Tally(unchanged=len(listing.connections.items)), listing, client)
+        return _logged(run)
     # Most refreshes find nothing to write, and learn it from one read outside a transaction.
+    run.listing_digest = listing.digest
     tally = _apply(tenant, listing, run=run, now=now, write=False)
     if tally is not None:
         _finish(run, tally, listing, client)
@@ -94,9 +111,26 @@ def _refresh(tenant: Tenant, run: RefreshRun, client: WixClient | None) -> Refre
             bulk.lock(Tenant, tenant.pk)
             tally = _apply(tenant, listing, run=run, now=now, write=True)
             _finish(run, tally, listing, client)
+    return _logged(run)
+
+
+def _unchanged_answers(tenant: Tenant, listing: Listing, *, now: datetime) -> bool:
+    """Whether Wix's answers are those a recent refresh compared the mirror with.
+
+    A refresh that compares the mirror row by row (and writes what differs) records the
+    digest of Wix's answers. While a later refresh gets the same bytes, within
+    `mirror.DIGEST_TRUSTED_FOR`, nothing can differ, and it needs neither the comparison
+    nor its read. Anything else that writes the mirror forgets the digests
+    (`mirror_connections`); so does a new FINGERPRINT_VERSION, which seeds the digest.
+    """
+    trusted = bulk.latest_digest(tenant.pk, since=now - mirror.DIGEST_TRUSTED_FOR)
+    return bool(listing.digest) and trusted == listing.digest
+
+
+def _logged(run: RefreshRun) -> RefreshRun:
     logger.info(
         "Refreshed tenant %s: %s, %d new, %d changed, %d removed, %d Wix calls",
-        tenant.pk,
+        run.tenant_id,
         run.outcome,
         run.new_count,
         run.changed_count,
@@ -136,6 +170,7 @@ def _one_writer() -> AbstractContextManager[Any]:
 
 # What a successful refresh sets on its run (one UPDATE of these columns only).
 _FINISHED_FIELDS = (
+    "listing_digest",
     "new_count",
     "changed_count",
     "unchanged_count",
@@ -162,6 +197,7 @@ def _finish_failed(run: RefreshRun, exc: Exception, *, calls: int) -> RefreshRun
         run.error_code = "INTERNAL_ERROR"
         run.error_message = f"The refresh stopped on an unexpected {type(exc).__name__}."
     run.outcome = RefreshOutcome.FAILED
+    run.listing_digest = ""  # nothing was compared
     run.wix_calls = calls
     run.finished_at = timezone.now()
     run.save()
@@ -250,6 +286,10 @@ def mirror_connections(tenant: Tenant, answers: Iterable[wix.Connection]) -> lis
         )
         mirror.write_connections(diff, tenant, now=now)
         bulk.insert(ConnectionChange, list(mirror.history(tenant, diff, run=None, now=now)))
+        # The mirror no longer matches the answers refreshes saw: the next one compares.
+        RefreshRun.objects.filter(tenant=tenant).exclude(listing_digest="").update(
+            listing_digest=""
+        )
     # The rows as written, also those that did not change (a diff reads only what differs).
     pks = [diff.pks[a.id] for a in answers]
     rows = Connection.objects.select_related("tenant", "provider", "schedule").in_bulk(pks)

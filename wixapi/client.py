@@ -236,7 +236,8 @@ class WixClient:
     `calls` counts HTTP requests sent, retries included, so callers can report the cost.
     `before_request`, if given, is called before each request is sent and may block (a
     request budget) or raise a `WixError` to stop it; urllib3's own retries of a request
-    happen inside the adapter and do not call it again.
+    happen inside the adapter and do not call it again. `on_body`, if set, is called with
+    the bytes of each successful answer before it is read (to digest what Wix said).
     """
 
     def __init__(
@@ -257,6 +258,7 @@ class WixClient:
         self.retry = retry or RetryPolicy()
         self.token_cache = token_cache if token_cache is not None else default_token_cache
         self.before_request = before_request
+        self.on_body: Callable[[bytes], Any] | None = None
         self.calls = 0
 
     def __repr__(self) -> str:
@@ -622,6 +624,8 @@ class WixClient:
                 request_id or "-",
             )
             raise error
+        if self.on_body is not None:
+            self.on_body(response.data)
         data = _json_or_none(response)
         if not isinstance(data, dict):
             raise errors.WixInvalidResponse(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from connections.mirror import SEEN_RESOLUTION
@@ -17,8 +18,9 @@ from connections.models import (
     RefreshRun,
     Schedule,
 )
-from connections.services import refresh_tenant
+from connections.services import mirror_connections, refresh_tenant
 from tenants.tests.factories import TenantFactory
+from wixapi import types as wix
 
 pytestmark = pytest.mark.django_db
 
@@ -112,8 +114,10 @@ def test_gone_from_wix_is_marked_removed_not_deleted_and_comes_back(wix_sandbox,
 
 def test_reappearing_connection_is_unmarked(wix_sandbox, site, tenant):
     refresh_tenant(tenant)
-    # Wix still lists Ben; the mirror had him as removed (e.g. after an earlier outage).
-    Connection.objects.filter(wix_id=site.ben_microsoft).update(removed_at=timezone.now())
+    # Wix leaves Ben out of one listing (an outage), then lists him again.
+    ben = wix_sandbox.remove_connection(site.id, site.ben_microsoft)
+    assert refresh_tenant(tenant).removed_count == 1
+    wix_sandbox.restore_connection(site.id, ben)
 
     run = refresh_tenant(tenant)
 
@@ -173,13 +177,43 @@ def test_wrong_credentials_fail_the_refresh(wix_sandbox, site):
 
 def test_last_seen_is_kept_to_the_resolution(site, tenant):
     refresh_tenant(tenant)
-    old = timezone.now() - SEEN_RESOLUTION - timedelta(minutes=1)
+    # An hour and a minute later, for the mirror and for the refresh that wrote it.
+    ago = SEEN_RESOLUTION + timedelta(minutes=1)
+    old = timezone.now() - ago
     Connection.objects.update(last_seen_at=old)
+    RefreshRun.objects.update(started_at=F("started_at") - ago)
 
     refresh_tenant(tenant)
 
     assert all(c.last_seen_at > old for c in Connection.objects.all())
     assert ConnectionChange.objects.count() == 2
+
+
+def test_same_answers_soon_after_are_trusted_without_comparing(
+    site, tenant, django_assert_max_num_queries
+):
+    refresh_tenant(tenant)
+
+    # The run's INSERT and UPDATE, and the look-up of the last digest: no mirror read.
+    with django_assert_max_num_queries(3):
+        run = refresh_tenant(tenant)
+
+    assert (run.outcome, run.new_count, run.changed_count, run.unchanged_count) == ("ok", 0, 0, 2)
+
+
+def test_a_mirror_written_by_an_action_is_compared_again(wix_sandbox, site, tenant):
+    refresh_tenant(tenant)
+    # An action's answer said Anna was in error; Wix's listing still says she is synced.
+    answer = wix.Connection.from_json(
+        {**wix_sandbox.connection_json(site.id, site.anna_google), "status": "ERROR"}
+    )
+    mirror_connections(tenant, [answer])
+    assert Connection.objects.get(wix_id=site.anna_google).status == "ERROR"
+
+    run = refresh_tenant(tenant)
+
+    assert run.changed_count == 1
+    assert Connection.objects.get(wix_id=site.anna_google).status == "SYNCED"
 
 
 def test_queries_per_refresh_do_not_grow_with_connections(

@@ -458,9 +458,15 @@ class Sandbox:
         """Disconnect as Wix does on its own (e.g. the schedule changed owner, SPEC §0)."""
         self.set_connection_status(site_id, conn_id, "DISCONNECTED")
 
-    def remove_connection(self, site_id: str, conn_id: str) -> None:
+    def remove_connection(self, site_id: str, conn_id: str) -> Connection:
+        """Drop a connection from Wix (as a deleted schedule would); return it."""
         with self.lock:
-            del self.sites[site_id].connections[conn_id]
+            return self.sites[site_id].connections.pop(conn_id)
+
+    def restore_connection(self, site_id: str, conn: Connection) -> None:
+        """Put back a connection `remove_connection` dropped, as it was."""
+        with self.lock:
+            self.sites[site_id].connections[conn.id] = conn
 
     def set_sync_config(self, site_id: str, conn_id: str, sync_config: dict[str, Any]) -> None:
         """Replace a connection's syncConfig as if changed in the Wix dashboard."""
