@@ -86,6 +86,8 @@ class SandboxApp:
             ],
             strict_slashes=False,
         )
+        # Bound once: the sandbox answers for any host, and matching only reads the map.
+        self.routes = self.url_map.bind("sandbox")
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -93,7 +95,7 @@ class SandboxApp:
         site_id: list[str | None] = [request.headers.get("wix-site-id")]
         kind = None
         try:
-            (kind, view), values = self.url_map.bind_to_environ(environ).match()
+            (kind, view), values = self.routes.match(request.path, request.method)
             response = self._dispatch(request, kind, view, values, site_id)
         except ApiError as error:
             response = error.response
