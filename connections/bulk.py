@@ -116,28 +116,6 @@ def _json_datetime(value: Any, isoformat: Callable[[datetime], str]) -> str:
     raise TypeError(f"{type(value).__name__} is not a column value this module writes")
 
 
-def update(instance: models.Model, fields: Sequence[str]) -> None:
-    """UPDATE `fields` of a saved instance, by pk (as `save(update_fields=...)` would)."""
-    model = type(instance)
-    connection = connections[router.db_for_write(model)]
-    sql, targets = _update_sql(model, tuple(fields), connection.alias)
-    params = [f.get_db_prep_save(getattr(instance, f.attname), connection) for f in targets]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, instance.pk])
-
-
-@cache
-def _update_sql(
-    model: type[models.Model], fields: tuple[str, ...], alias: str
-) -> tuple[str, list[models.Field]]:
-    meta = model._meta
-    qn = connections[alias].ops.quote_name
-    targets = [meta.get_field(name) for name in fields]
-    assignments = ", ".join(f"{qn(f.column)} = %s" for f in targets)
-    table, pk = qn(meta.db_table), qn(meta.pk.column)
-    return f"UPDATE {table} SET {assignments} WHERE {pk} = %s", targets  # noqa: S608
-
-
 def lock(model: type[models.Model], pk: Any) -> None:
     """Lock a row until the transaction ends (`select_for_update()`).
 

@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from hashlib import blake2b
 from typing import Any
@@ -77,9 +77,13 @@ def refresh_tenant(
     from a complete listing are marked removed; after a partial listing (a provider
     failed) nothing is. A failed read leaves every mirrored row as it was and records why.
     Wix and decryption errors are recorded on the run, not raised; anything else is
-    recorded as INTERNAL_ERROR and raised, so no run stays "running".
+    recorded as INTERNAL_ERROR and raised.
+
+    The run is written once, finished (a refresh in progress shows as the tenant's lock,
+    `tasks.refresh_is_running`): an unchanged site costs the look-up of the last digest and
+    that one INSERT.
     """
-    run = bulk.create(RefreshRun(tenant=tenant, started_at=timezone.now(), trigger=trigger))
+    run = RefreshRun(tenant=tenant, started_at=timezone.now(), trigger=trigger)
     try:
         return _refresh(tenant, run, client)
     except Exception as exc:
@@ -97,20 +101,25 @@ def _refresh(tenant: Tenant, run: RefreshRun, client: WixClient | None) -> Refre
     now = timezone.now()
     if _unchanged_answers(tenant, listing, now=now):
         # Wix said, byte for byte, what it said when the mirror was last compared with it.
-        _finish(run, Tally(unchanged=len(listing.connections.items)), listing, client)
+        with _one_writer():
+            _finish(run, Tally(unchanged=len(listing.connections.items)), listing, client)
         return _logged(run)
     # Most refreshes find nothing to write, and learn it from one read outside a transaction.
     run.listing_digest = listing.digest
-    tally = _apply(tenant, listing, run=run, now=now, write=False)
+    tally = _apply(tenant, listing, now=now, write=False)
     if tally is not None:
-        _finish(run, tally, listing, client)
+        with _one_writer():
+            _finish(run, tally, listing, client)
     else:
         with _one_writer(), transaction.atomic():
             # Two refreshes of one tenant write one after the other, each over fresh rows:
             # the plan is made again under the lock.
             bulk.lock(Tenant, tenant.pk)
-            tally = _apply(tenant, listing, run=run, now=now, write=True)
+            tally = _apply(tenant, listing, now=now, write=True)
             _finish(run, tally, listing, client)
+            bulk.insert(
+                ConnectionChange, [{**row, "refresh_run_id": run.pk} for row in tally.history]
+            )
     return _logged(run)
 
 
@@ -149,7 +158,7 @@ def _finish(run: RefreshRun, tally: Tally, listing: Listing, client: WixClient) 
     run.outcome = RefreshOutcome.OK if listing.connections.complete else RefreshOutcome.PARTIAL
     run.wix_calls = client.calls
     run.finished_at = timezone.now()
-    bulk.update(run, _FINISHED_FIELDS)
+    bulk.create(run)
 
 
 # SQLite has one writer at a time; see `_one_writer`.
@@ -157,7 +166,8 @@ _sqlite_writer = threading.Lock()
 
 
 def _one_writer() -> AbstractContextManager[Any]:
-    """On SQLite, a lock the threads of this process take around their write transaction.
+    """On SQLite, a lock the threads of this process take around each write (a refresh's
+    transaction, and its run's INSERT and UPDATE).
 
     Waiting for it hands over at once; waiting in SQLite's busy handler sleeps up to 100 ms
     between tries, which left the database idle between refreshes. Other processes still
@@ -166,20 +176,6 @@ def _one_writer() -> AbstractContextManager[Any]:
     if connections[router.db_for_write(Tenant)].vendor == "sqlite":
         return _sqlite_writer
     return nullcontext()
-
-
-# What a successful refresh sets on its run (one UPDATE of these columns only).
-_FINISHED_FIELDS = (
-    "listing_digest",
-    "new_count",
-    "changed_count",
-    "unchanged_count",
-    "removed_count",
-    "failed_provider_ids",
-    "outcome",
-    "wix_calls",
-    "finished_at",
-)
 
 
 def _finish_failed(run: RefreshRun, exc: Exception, *, calls: int) -> RefreshRun:
@@ -200,20 +196,20 @@ def _finish_failed(run: RefreshRun, exc: Exception, *, calls: int) -> RefreshRun
     run.listing_digest = ""  # nothing was compared
     run.wix_calls = calls
     run.finished_at = timezone.now()
-    run.save()
+    with _one_writer():
+        bulk.create(run)
     logger.warning(
         "Refresh of tenant %s failed: %s %s", run.tenant_id, run.error_code, run.error_message
     )
     return run
 
 
-def _apply(
-    tenant: Tenant, listing: Listing, *, run: RefreshRun, now: datetime, write: bool
-) -> Tally | None:
+def _apply(tenant: Tenant, listing: Listing, *, now: datetime, write: bool) -> Tally | None:
     """Mirror the listing: plan from one read of the stored fingerprints, then write.
 
     With `write` False nothing is written: the tally if nothing differs, else None (the
-    caller then applies the listing again, with `write`, in a transaction).
+    caller then applies the listing again, with `write`, in a transaction). The tally's
+    `history` is left for the caller to write once the run has its pk.
     """
     stored = bulk.fingerprints(mirror.MIRRORED, tenant.pk, seen_after=now - mirror.SEEN_RESOLUTION)
     providers = mirror.plan(
@@ -238,12 +234,12 @@ def _apply(
     if not write:
         return None if connections.writes else Tally(unchanged=connections.unchanged)
     mirror.write_connections(connections, tenant, now=now)
-    bulk.insert(ConnectionChange, list(mirror.history(tenant, connections, run=run, now=now)))
     return Tally(
         new=len(connections.new),
         changed=len(connections.changes) + len(connections.reappeared),
         unchanged=connections.unchanged,
         removed=len(connections.removed),
+        history=list(mirror.history(tenant, connections, run=None, now=now)),
     )
 
 
@@ -253,6 +249,7 @@ class Tally:
     changed: int = 0
     unchanged: int = 0
     removed: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)  # ConnectionChange rows
 
 
 def mirror_connections(tenant: Tenant, answers: Iterable[wix.Connection]) -> list[Connection]:
