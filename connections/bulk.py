@@ -185,37 +185,51 @@ def _fingerprints_sql(models_: tuple[type[models.Model], ...], alias: str) -> st
     return " UNION ALL ".join(select(index, model) for index, model in enumerate(models_))
 
 
-def latest_digest(tenant_pk: int, *, since: datetime) -> str:
-    """The `listing_digest` of the tenant's latest refresh since `since` that recorded one."""
-    from .models import RefreshRun
-
-    connection = connections[router.db_for_read(RefreshRun)]
+def create_if_trusted(run: models.Model, *, digest: str, since: datetime) -> bool:
+    """INSERT a refresh run only if the tenant's latest run since `since` that recorded a
+    `listing_digest` recorded `digest`; return whether it did. One statement:
+    `INSERT ... SELECT ... WHERE (latest digest) = digest`, so an unchanged site's refresh
+    checks the digest and records its run in one round trip."""
+    model = type(run)
+    connection = connections[router.db_for_write(model)]
+    sql, fields = _create_if_trusted_sql(model, connection.alias)
+    values = [f.get_db_prep_save(f.pre_save(run, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(
-            _latest_digest_sql(connection.alias),
-            [tenant_pk, connection.ops.adapt_datetimefield_value(since)],
+            sql,
+            [*values, run.tenant_id, connection.ops.adapt_datetimefield_value(since), digest],
         )
         row = cursor.fetchone()
-    return row[0] if row else ""
+    if row is None:
+        return False
+    run.pk = row[0]
+    run._state.adding = False
+    run._state.db = connection.alias
+    return True
 
 
 @cache
-def _latest_digest_sql(alias: str) -> str:
-    from .models import RefreshRun
-
-    qn = connections[alias].ops.quote_name
-    meta = RefreshRun._meta
+def _create_if_trusted_sql(model: type[models.Model], alias: str) -> tuple[str, list[models.Field]]:
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if f is not meta.pk]
 
     def column(name: str) -> str:
         return qn(meta.get_field(name).column)
 
-    digest, started = column("listing_digest"), column("started_at")
+    table, digest, started = qn(meta.db_table), column("listing_digest"), column("started_at")
     # The (tenant, -started_at) index reads the newest runs first.
-    return (
-        f"SELECT {digest} FROM {qn(meta.db_table)} "  # noqa: S608
+    latest = (
+        f"SELECT {digest} FROM {table} "  # noqa: S608
         f"WHERE {column('tenant')} = %s AND {started} >= %s AND {digest} <> '' "
         f"ORDER BY {started} DESC LIMIT 1"
     )
+    columns = ", ".join(qn(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    returning, _ = connection.ops.return_insert_columns([meta.pk])
+    sql = f"INSERT INTO {table} ({columns}) SELECT {placeholders} WHERE ({latest}) = %s {returning}"
+    return sql, fields
 
 
 # Columns whose Python values (str, bool, int, an id) go to the driver as they are.

@@ -99,10 +99,7 @@ def _refresh(tenant: Tenant, run: RefreshRun, client: WixClient | None) -> Refre
         return _finish_failed(run, exc, calls=client.calls if client else 0)
 
     now = timezone.now()
-    if _unchanged_answers(tenant, listing, now=now):
-        # Wix said, byte for byte, what it said when the mirror was last compared with it.
-        with _one_writer():
-            _finish(run, Tally(unchanged=len(listing.connections.items)), listing, client)
+    if _trusted(run, listing, client, now=now):
         return _logged(run)
     # Most refreshes find nothing to write, and learn it from one read outside a transaction.
     run.listing_digest = listing.digest
@@ -123,17 +120,23 @@ def _refresh(tenant: Tenant, run: RefreshRun, client: WixClient | None) -> Refre
     return _logged(run)
 
 
-def _unchanged_answers(tenant: Tenant, listing: Listing, *, now: datetime) -> bool:
-    """Whether Wix's answers are those a recent refresh compared the mirror with.
+def _trusted(run: RefreshRun, listing: Listing, client: WixClient, *, now: datetime) -> bool:
+    """Record the run finished, with nothing changed, if Wix's answers are those a recent
+    refresh compared the mirror with; return whether it did.
 
     A refresh that compares the mirror row by row (and writes what differs) records the
-    digest of Wix's answers. While a later refresh gets the same bytes, within
-    `mirror.DIGEST_TRUSTED_FOR`, nothing can differ, and it needs neither the comparison
-    nor its read. Anything else that writes the mirror forgets the digests
-    (`mirror_connections`); so does a new FINGERPRINT_VERSION, which seeds the digest.
+    digest of Wix's answers on its run. While later refreshes get the same bytes, within
+    `mirror.DIGEST_TRUSTED_FOR`, nothing can differ: they need neither the comparison nor
+    its read. Anything else that writes the mirror forgets the digests
+    (`mirror_connections`); a new FINGERPRINT_VERSION seeds them differently.
     """
-    trusted = bulk.latest_digest(tenant.pk, since=now - mirror.DIGEST_TRUSTED_FOR)
-    return bool(listing.digest) and trusted == listing.digest
+    if not listing.digest:
+        return False
+    _close(run, Tally(unchanged=len(listing.connections.items)), listing, client)
+    with _one_writer():
+        return bulk.create_if_trusted(
+            run, digest=listing.digest, since=now - mirror.DIGEST_TRUSTED_FOR
+        )
 
 
 def _logged(run: RefreshRun) -> RefreshRun:
@@ -150,6 +153,12 @@ def _logged(run: RefreshRun) -> RefreshRun:
 
 
 def _finish(run: RefreshRun, tally: Tally, listing: Listing, client: WixClient) -> None:
+    _close(run, tally, listing, client)
+    bulk.create(run)
+
+
+def _close(run: RefreshRun, tally: Tally, listing: Listing, client: WixClient) -> None:
+    """Set what a refresh that read Wix records on its run."""
     run.new_count = tally.new
     run.changed_count = tally.changed
     run.unchanged_count = tally.unchanged
@@ -158,7 +167,6 @@ def _finish(run: RefreshRun, tally: Tally, listing: Listing, client: WixClient) 
     run.outcome = RefreshOutcome.OK if listing.connections.complete else RefreshOutcome.PARTIAL
     run.wix_calls = client.calls
     run.finished_at = timezone.now()
-    bulk.create(run)
 
 
 # SQLite has one writer at a time; see `_one_writer`.
