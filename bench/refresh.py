@@ -655,8 +655,8 @@ def report_run(args, passes: list[Pass], peak_mb: float, n: int) -> list[str]:
         ("Queries per tenant", *("{}-{}".format(*p.queries()) for p in passes), "constant"),
         ("Peak memory (MB)", f"{peak_mb:.0f}", "", f"< {MAX_PEAK_MEMORY_MB}"),
     ]
-    for label, *values in rows:
-        print(f"{label:<26}" + "".join(f"{v:>12}" for v in values))
+    for label, *values, target in rows:
+        print(f"{label:<26}" + "".join(f"{v:>12}" for v in values) + f"  {target}")
 
     missed = []
     for p in passes:

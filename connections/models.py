@@ -237,7 +237,9 @@ class RefreshOutcome(models.TextChoices):
 class RefreshRun(models.Model):
     """One refresh of one tenant's mirror: when, how it went, what it changed."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # Indexed by (tenant, -started_at) below, which also serves the foreign key: every
+    # refresh inserts a run, so one index fewer is less work per refresh.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(

@@ -75,7 +75,12 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Connections outlive a request or a task (Celery's Django fixup closes them only once this
+# old): a worker refreshing tenant after tenant reuses one, and its prepared statements,
+# instead of opening a connection per task. Checked before reuse, so a dropped one is
+# replaced rather than failing a request.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent refreshes (worker threads) each take the write lock when their
     # transaction starts and wait for it, instead of failing with "database is locked".
