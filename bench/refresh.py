@@ -468,6 +468,15 @@ def _process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _reference_loop_seconds() -> float:
+    """CPU seconds of a fixed pure-Python loop: this machine's speed at the moment."""
+    started = time.process_time()
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    return time.process_time() - started
+
+
 def _postgres_cpu_seconds() -> float:
     """User + system CPU of the PostgreSQL server on this machine (Linux; 0 elsewhere): it
     shares the CPUs with the refresh. Its live processes, plus the backends that exited
@@ -505,7 +514,7 @@ def run(args: argparse.Namespace, fleet: dict, database: Database, *, sandbox_pi
         if mode != "single":
             database.recreate()
         tenants = prepare(fleet, database)
-        load = os.getloadavg()[0]
+        load, speed = os.getloadavg()[0], _reference_loop_seconds()
         passes, peaks = [], []
         label = (
             f"{args.concurrency} threads in one process"
@@ -537,7 +546,7 @@ def run(args: argparse.Namespace, fleet: dict, database: Database, *, sandbox_pi
             print(f"Second refresh: median of {walls} s")
         if mode == "single":
             peaks = [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]
-        results.append((mode, label, passes, max(peaks), load, len(tenants)))
+        results.append((mode, label, passes, max(peaks), (load, speed), len(tenants)))
     return report(args, database, results)
 
 
@@ -600,11 +609,13 @@ def prepare(fleet: dict, database: Database) -> list:
 def report(args, database, results) -> int:
     """Print each run's table; return 1 if the judged run (the last) missed a target."""
     missed_by_mode = {}
-    for mode, label, passes, peak_mb, load, n in results:
+    for mode, label, passes, peak_mb, (load, speed), n in results:
         print(
             f"\n{n} sites x {args.connections} connections, {args.latency_ms:g} ms per Wix call, "
             f"concurrency {args.concurrency}: {label}, {database.label}\n"
-            f"{os.cpu_count()} CPUs, load average {load:.1f} before the first refresh\n"
+            f"{os.cpu_count()} CPUs, load average {load:.1f} before the first refresh; "
+            f"a reference loop took {speed:.2f} s of CPU (the machine's "
+            "speed: compare runs that print about the same)\n"
         )
         missed_by_mode[mode] = report_run(args, passes, peak_mb, n)
     judged = results[-1][0]

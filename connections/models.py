@@ -79,7 +79,9 @@ class Mirrored(models.Model):
     wix_id = models.CharField("Wix ID", max_length=512)
     raw = models.JSONField("Wix JSON", default=dict)
     first_seen_at = models.DateTimeField()
-    # Kept to within mirror.SEEN_RESOLUTION, so a refresh that finds nothing new writes nothing.
+    # Rewritten only when older than mirror.SEEN_RESOLUTION, by a refresh that compares rows
+    # (one does at least every mirror.DIGEST_TRUSTED_FOR), so a refresh that finds nothing
+    # new writes nothing: while Wix lists the row, it is at most about 1 h 45 min old.
     last_seen_at = models.DateTimeField()
     removed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # A digest of `raw` and the rows it links to (mirror.fingerprint): a refresh compares
