@@ -617,7 +617,9 @@ def report(args, database, results) -> int:
             f"a reference loop took {speed:.2f} s of CPU (the machine's "
             "speed: compare runs that print about the same)\n"
         )
-        missed_by_mode[mode] = report_run(args, passes, peak_mb, n)
+        missed_by_mode[mode] = report_run(
+            args, passes, peak_mb, n, postgres=database.admin is not None
+        )
     judged = results[-1][0]
     print()
     if len(results) > 1:
@@ -639,7 +641,7 @@ def report(args, database, results) -> int:
     return 1 if missed_by_mode[judged] else 0
 
 
-def report_run(args, passes: list[Pass], peak_mb: float, n: int) -> list[str]:
+def report_run(args, passes: list[Pass], peak_mb: float, n: int, *, postgres: bool) -> list[str]:
     for p in passes:
         p.floor = p.wix_calls / n * (args.latency_ms / 1000) * n / args.concurrency
         p.ratio = p.wall / p.floor if p.floor else float("inf")
@@ -660,7 +662,7 @@ def report_run(args, passes: list[Pass], peak_mb: float, n: int) -> list[str]:
         ("CPU, sandbox (s)", *(f"{p.sandbox_cpu:.1f}" for p in passes), ""),
         *(
             [("CPU, PostgreSQL (s)", *(f"{p.server_cpu:.1f}" for p in passes), "")]
-            if any(p.server_cpu for p in passes)
+            if postgres
             else []
         ),
         ("Queries per tenant", *("{}-{}".format(*p.queries()) for p in passes), "constant"),
