@@ -2,9 +2,10 @@
 
 Wix allows 200 requests per minute per app instance (site). The budget keeps the portal
 below that however many workers call one site: a fixed-window counter in the cache
-(Redis in production), one `add` or one `add` plus `incr` per request. A request that does
-not fit waits for the next window; one that would wait longer than `max_wait_seconds`
-fails with `BudgetExhausted`, a `WixRateLimited`, so a refresh records it and is retried.
+(Redis in production), one `incr` per request (and an `add` for a window's first). A
+request that does not fit waits for the next window; one that would wait longer than
+`max_wait_seconds` fails with `BudgetExhausted`, a `WixRateLimited`, so a refresh records
+it and is retried.
 """
 
 from __future__ import annotations
@@ -71,18 +72,27 @@ class SiteBudget:
         """Count one request in the window and return the window's count so far."""
         key = f"wix-site-budget:{self.site_id}:{self.window_seconds:g}:{window}"
         try:
-            # The key outlives its window, so `incr` never meets an expired one.
-            if cache.add(key, 1, timeout=math.ceil(self.window_seconds * 2) + 1):
-                return 1
+            # Most requests find their window's key: one `incr`. The key outlives its window,
+            # so an `incr` never meets an expired one.
             return cache.incr(key)
         except ValueError:
-            # The key expired between `add` and `incr`: only after a stall of two windows.
-            return 1
+            # The window's first request creates the key (unless another worker just did).
+            try:
+                if cache.add(key, 1, timeout=math.ceil(self.window_seconds * 2) + 1):
+                    return 1
+                return cache.incr(key)
+            except ValueError:
+                return 1  # it expired between `add` and `incr`: a stall of two windows
+            except Exception:
+                return self._unavailable()
         except Exception:
-            # The budget is a courtesy to Wix (whose 429s are retried anyway): a cache outage
-            # must not fail every refresh.
-            logger.warning("Request budget of site %s unavailable; not limiting", self.site_id)
-            return 1
+            return self._unavailable()
+
+    def _unavailable(self) -> int:
+        # The budget is a courtesy to Wix (whose 429s are retried anyway): a cache outage
+        # must not fail every refresh.
+        logger.warning("Request budget of site %s unavailable; not limiting", self.site_id)
+        return 1
 
 
 def budget_for(site_id: str) -> SiteBudget | None:
