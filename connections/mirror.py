@@ -32,7 +32,7 @@ SYNC_CONFIG_COLUMNS = frozenset(
     {"import_enabled", "import_mode", "import_calendars", "export_enabled", "export_mode"}
 )
 # How long the digest of Wix's answers stands for a row-by-row comparison (see
-# services._unchanged_answers): at least this often a refresh compares every row, and
+# services._trusted): at least this often a refresh compares every row, and
 # touches the `last_seen_at` due. Under SEEN_RESOLUTION, so a 15-minute schedule still
 # compares every other refresh or so.
 DIGEST_TRUSTED_FOR = timedelta(minutes=45)

@@ -260,7 +260,7 @@ class RefreshRun(models.Model):
     # A failure worth retrying later (Wix rate limited or unavailable).
     retryable = models.BooleanField(default=False)
     # Digest of Wix's answers, when this refresh compared them with the mirror row by row;
-    # a later refresh given the same answers trusts it (services._unchanged_answers).
+    # a later refresh given the same answers trusts it (services._trusted).
     listing_digest = models.CharField(max_length=32, blank=True, editable=False)
 
     objects = MirrorQuerySet.as_manager()

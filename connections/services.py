@@ -44,7 +44,7 @@ class Listing:
     providers: tuple[wix.Provider, ...]
     schedules: tuple[Mapping[str, Any], ...]  # as Wix sent them: read only where they changed
     connections: wix.ListConnectionsResult
-    digest: str = ""  # of Wix's answers, byte for byte (see `_unchanged_answers`)
+    digest: str = ""  # of Wix's answers, byte for byte (see `_trusted`)
 
 
 def fetch_listing(client: WixClient) -> Listing:
