@@ -80,8 +80,8 @@ def refresh_tenant(
     recorded as INTERNAL_ERROR and raised.
 
     The run is written once, finished (a refresh in progress shows as the tenant's lock,
-    `tasks.refresh_is_running`): an unchanged site costs the look-up of the last digest and
-    that one INSERT.
+    `tasks.refresh_is_running`): a site whose answers are unchanged costs that one INSERT,
+    made on condition of the last digest (`_trusted`).
     """
     run = RefreshRun(tenant=tenant, started_at=timezone.now(), trigger=trigger)
     try:
