@@ -24,10 +24,21 @@ def create(instance: models.Model) -> models.Model:
     meta = model._meta
     values = {f.attname: f.pre_save(instance, add=True) for f in meta.concrete_fields}
     del values[meta.pk.attname]
-    (instance.pk,) = insert(model, [values])
+    (pk,) = insert(model, [values])
+    return _saved(instance, pk, router.db_for_write(model))
+
+
+def _saved(instance: models.Model, pk: Any, alias: str) -> models.Model:
+    """Mark a just-inserted instance as saved, as `save()` would."""
+    instance.pk = pk
     instance._state.adding = False
-    instance._state.db = router.db_for_write(model)
+    instance._state.db = alias
     return instance
+
+
+def _column(model: type[models.Model], name: str, alias: str) -> str:
+    """The quoted column of a model's field."""
+    return connections[alias].ops.quote_name(model._meta.get_field(name).column)
 
 
 def insert(model: type[models.Model], rows: list[dict[str, Any]]) -> list[int]:
@@ -166,10 +177,7 @@ def _fingerprints_sql(models_: tuple[type[models.Model], ...], alias: str) -> st
 
     def select(index: int, model: type[models.Model]) -> str:
         meta = model._meta
-
-        def column(name: str) -> str:
-            return qn(meta.get_field(name).column)
-
+        column = partial(_column, model, alias=alias)
         columns = ", ".join(
             (
                 str(index),
@@ -202,9 +210,7 @@ def create_if_trusted(run: models.Model, *, digest: str, since: datetime) -> boo
         row = cursor.fetchone()
     if row is None:
         return False
-    run.pk = row[0]
-    run._state.adding = False
-    run._state.db = connection.alias
+    _saved(run, row[0], connection.alias)
     return True
 
 
@@ -214,10 +220,7 @@ def _create_if_trusted_sql(model: type[models.Model], alias: str) -> tuple[str, 
     qn = connection.ops.quote_name
     meta = model._meta
     fields = [f for f in meta.concrete_fields if f is not meta.pk]
-
-    def column(name: str) -> str:
-        return qn(meta.get_field(name).column)
-
+    column = partial(_column, model, alias=alias)
     table, digest, started = qn(meta.db_table), column("listing_digest"), column("started_at")
     # The (tenant, -started_at) index reads the newest runs first.
     latest = (

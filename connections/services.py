@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from hashlib import blake2b
 from typing import Any
@@ -114,9 +114,9 @@ def _refresh(tenant: Tenant, run: RefreshRun, client: WixClient | None) -> Refre
             bulk.lock(Tenant, tenant.pk)
             tally = _apply(tenant, listing, now=now, write=True)
             _finish(run, tally, listing, client)
-            bulk.insert(
-                ConnectionChange, [{**row, "refresh_run_id": run.pk} for row in tally.history]
-            )
+            # Once the run has its pk, which the history names.
+            changes = mirror.history(tenant, tally.connections, run=run, now=now)
+            bulk.insert(ConnectionChange, list(changes))
     return _logged(run)
 
 
@@ -216,8 +216,8 @@ def _apply(tenant: Tenant, listing: Listing, *, now: datetime, write: bool) -> T
     """Mirror the listing: plan from one read of the stored fingerprints, then write.
 
     With `write` False nothing is written: the tally if nothing differs, else None (the
-    caller then applies the listing again, with `write`, in a transaction). The tally's
-    `history` is left for the caller to write once the run has its pk.
+    caller then applies the listing again, with `write`, in a transaction). The history of
+    the written connections is left to the caller, to record once the run has its pk.
     """
     stored = bulk.fingerprints(mirror.MIRRORED, tenant.pk, seen_after=now - mirror.SEEN_RESOLUTION)
     providers = mirror.plan(
@@ -247,7 +247,7 @@ def _apply(tenant: Tenant, listing: Listing, *, now: datetime, write: bool) -> T
         changed=len(connections.changes) + len(connections.reappeared),
         unchanged=connections.unchanged,
         removed=len(connections.removed),
-        history=list(mirror.history(tenant, connections, run=None, now=now)),
+        connections=connections,
     )
 
 
@@ -257,7 +257,7 @@ class Tally:
     changed: int = 0
     unchanged: int = 0
     removed: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)  # ConnectionChange rows
+    connections: mirror.Diff | None = None  # the written diff, whose history is to record
 
 
 def mirror_connections(tenant: Tenant, answers: Iterable[wix.Connection]) -> list[Connection]:
