@@ -88,14 +88,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"transaction_mode": "IMMEDIATE", "timeout": 30}
     )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Parameters go apart from the SQL, and psycopg prepares a statement a connection runs
-    # often (its prepare_threshold): PostgreSQL parses and plans a refresh's few statements
-    # once per connection, not once per tenant, which halved their CPU on both sides. Behind
-    # PgBouncer in transaction mode, prepared statements need PgBouncer 1.21 or newer with
-    # max_prepared_statements set; or set DATABASE_SERVER_SIDE_BINDING=false.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    # Parameters go apart from the SQL, and psycopg prepares a statement once a connection
+    # has run it 5 times (its prepare_threshold, which Django sets to None, "never", unless
+    # asked): PostgreSQL then parses and plans a refresh's few statements once per
+    # connection, not once per tenant. Together they more than halved PostgreSQL's CPU in a
+    # fleet refresh (bench/refresh.py). Behind PgBouncer in transaction mode, prepared
+    # statements need PgBouncer 1.21 or newer with max_prepared_statements set; or set
+    # DATABASE_SERVER_SIDE_BINDING=false, which turns both off.
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options.setdefault(
         "server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
     )
+    if options["server_side_binding"]:
+        options.setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
