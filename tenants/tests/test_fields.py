@@ -1,7 +1,11 @@
+import io
+
 import pytest
 from cryptography.fernet import Fernet
 from django import forms
 from django.core.exceptions import FieldError
+from django.core.management import call_command
+from django.core.serializers.base import DeserializationError
 from django.db.models import F
 from django.forms import modelform_factory
 
@@ -134,3 +138,47 @@ def test_default_form_never_renders_the_secret():
     assert 'type="password"' in html
     assert secret not in html
     assert isinstance(field.formfield(widget=forms.Textarea).widget, forms.PasswordInput)
+
+
+def _dump(*labels: str) -> str:
+    out = io.StringIO()
+    call_command("dumpdata", *labels, format="json", stdout=out)
+    return out.getvalue()
+
+
+def test_dumpdata_writes_no_secret_in_clear_and_loaddata_restores_it(encryption_key, tmp_path):
+    api_key, app_secret = random_secret(), random_secret()
+    tenant = TenantFactory(api_key=api_key)
+    wix_app = WixAppFactory(app_secret=app_secret)
+
+    fixture = _dump("tenants.Tenant", "tenants.WixApp")
+
+    assert api_key not in fixture
+    assert app_secret not in fixture
+    path = tmp_path / "tenants.json"
+    path.write_text(fixture)
+    Tenant.objects.filter(pk=tenant.pk).delete()
+    WixApp.objects.filter(pk=wix_app.pk).delete()
+
+    call_command("loaddata", str(path), verbosity=0)
+
+    assert Tenant.objects.get(pk=tenant.pk).api_key == api_key
+    assert WixApp.objects.get(pk=wix_app.pk).app_secret == app_secret
+
+
+def test_loaddata_without_the_key_fails_naming_the_field_not_the_value(settings, tmp_path):
+    settings.PORTAL_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    secret = random_secret()
+    tenant = TenantFactory(api_key=secret)
+    fixture = _dump("tenants.Tenant")
+    Tenant.objects.filter(pk=tenant.pk).delete()
+    path = tmp_path / "tenants.json"
+    path.write_text(fixture)
+    settings.PORTAL_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+
+    with pytest.raises(DeserializationError) as failure:
+        call_command("loaddata", str(path), verbosity=0)
+
+    assert "Cannot decrypt tenants.Tenant.api_key" in str(failure.value)
+    assert secret not in str(failure.value)
+    assert not Tenant.objects.filter(pk=tenant.pk).exists()
