@@ -37,10 +37,8 @@ class EncryptedTextField(models.TextField):
         return crypto.decrypt(value, label=self._label())
 
     def value_to_string(self, obj):
-        value = self.value_from_object(obj)
-        if value is None or value == NOT_SET:
-            return value
-        return SERIALIZED_PREFIX + crypto.encrypt(value)
+        token = self.get_prep_value(self.value_from_object(obj))
+        return SERIALIZED_PREFIX + token if token else token
 
     def to_python(self, value):
         if isinstance(value, str) and value.startswith(SERIALIZED_PREFIX):

@@ -25,7 +25,12 @@ def database_options(**env: str) -> dict:
     result = subprocess.run(  # noqa: S603 (our own interpreter)
         [sys.executable, "-c", PRINT_OPTIONS],
         cwd=BASE_DIR,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", **env},
+        # The defaults, whatever the environment running the tests chose.
+        env={
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_SERVER_SIDE_BINDING"},
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            **env,
+        },
         capture_output=True,
         text=True,
         check=True,
