@@ -5,7 +5,11 @@ below that however many workers call one site: a fixed-window counter in the cac
 (Redis in production), one `incr` per request (and an `add` for a window's first). A
 request that does not fit waits for the next window; one that would wait longer than
 `max_wait_seconds` fails with `BudgetExhausted`, a `WixRateLimited`, so a refresh records
-it and is retried.
+it and is retried. The budget fails open: while the cache is unreachable, requests go
+through unlimited, with a warning at most once a minute.
+
+Every limit kept in the cache (this budget, the API throttle, the refresh lock) learns that
+the cache is down from `reaching_cache()` and logs it with an `OutageWarning`.
 """
 
 from __future__ import annotations
@@ -13,15 +17,87 @@ from __future__ import annotations
 import logging
 import math
 import random
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import RedisError
 
 from wixapi.errors import WixRateLimited
 
 logger = logging.getLogger(__name__)
+
+# What Django's cache backends let through when the cache server is down: RedisCache raises
+# redis-py's ConnectionError or TimeoutError (RedisErrors), sockets raise OSError.
+CACHE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
+OUTAGE_WARNING_INTERVAL_SECONDS = 60.0
+
+
+class CacheUnavailable(Exception):
+    """The cache server could not be reached."""
+
+
+@contextmanager
+def reaching_cache() -> Iterator[None]:
+    """Run the block's cache calls; raise `CacheUnavailable` if the cache server is down."""
+    try:
+        yield
+    except CACHE_ERRORS as exc:
+        raise CacheUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+class OutageWarning:
+    """A warning logged at most once per `interval` seconds in this process.
+
+    An outage fails every request that needs the cache; one line a minute, with how many
+    were held back, says so without flooding the log.
+    """
+
+    def __init__(
+        self,
+        log: logging.Logger,
+        message: str,
+        *,
+        interval: float = OUTAGE_WARNING_INTERVAL_SECONDS,
+    ) -> None:
+        self.log = log
+        self.message = message
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._next_at = 0.0
+        self._held_back = 0
+
+    def __call__(self, error: object) -> None:
+        """Log the warning with `error` unless one was logged less than `interval` s ago."""
+        with self._lock:
+            now = time.monotonic()
+            if now < self._next_at:
+                self._held_back += 1
+                return
+            held_back, self._held_back = self._held_back, 0
+            self._next_at = now + self.interval
+        self.log.warning(
+            "%s (%s); %d more since the last warning, next at most in %g s",
+            self.message,
+            error,
+            held_back,
+            self.interval,
+        )
+
+    def reset(self) -> None:
+        """Forget the last warning: the next one is logged (tests)."""
+        with self._lock:
+            self._next_at = 0.0
+            self._held_back = 0
+
+
+budget_unavailable = OutageWarning(
+    logger, "Wix request budgets unavailable, the cache is unreachable; not limiting"
+)
 
 # The minute is cut into this many windows, so a burst at a window boundary overshoots the
 # per-minute figure by one window's share at most (180/minute: 195 in any 60 s, < 200).
@@ -72,27 +148,25 @@ class SiteBudget:
         """Count one request in the window and return the window's count so far."""
         key = f"wix-site-budget:{self.site_id}:{self.window_seconds:g}:{window}"
         try:
-            # Most requests find their window's key: one `incr`. The key outlives its window,
-            # so an `incr` never meets an expired one.
-            return cache.incr(key)
-        except ValueError:
-            # The window's first request creates the key (unless another worker just did).
-            try:
+            with reaching_cache():
+                try:
+                    # Most requests find their window's key: one `incr`. The key outlives its
+                    # window, so an `incr` never meets an expired one.
+                    return cache.incr(key)
+                except ValueError:
+                    pass
+                # The window's first request creates the key (unless another worker just did).
                 if cache.add(key, 1, timeout=math.ceil(self.window_seconds * 2) + 1):
                     return 1
-                return cache.incr(key)
-            except ValueError:
-                return 1  # it expired between `add` and `incr`: a stall of two windows
-            except Exception:
-                return self._unavailable()
-        except Exception:
-            return self._unavailable()
-
-    def _unavailable(self) -> int:
-        # The budget is a courtesy to Wix (whose 429s are retried anyway): a cache outage
-        # must not fail every refresh.
-        logger.warning("Request budget of site %s unavailable; not limiting", self.site_id)
-        return 1
+                try:
+                    return cache.incr(key)
+                except ValueError:
+                    return 1  # it expired between `add` and `incr`: a stall of two windows
+        except CacheUnavailable as exc:
+            # The budget is a courtesy to Wix (whose 429s are retried anyway): a cache outage
+            # must not fail every refresh.
+            budget_unavailable(exc)
+            return 1
 
 
 def budget_for(site_id: str) -> SiteBudget | None:
