@@ -23,10 +23,15 @@ class RefreshInProgress(Exception):
 
 
 def refresh_pending(tenant: Tenant) -> bool:
-    """True while a refresh of the tenant holds its lock, or one queued has not finished."""
+    """True while a refresh of the tenant holds its lock, or one queued has not finished.
+
+    A queued refresh counts for REFRESH_PENDING_SECONDS at most: its message may be gone
+    (a Redis without persistence restarted), and it must not block the tenant's refreshes
+    for good. Raises `tasks.LockUnavailable` when the lock cannot be read.
+    """
     if tasks.refresh_is_running(tenant.pk):
         return True
-    since = timezone.now() - timedelta(seconds=settings.REFRESH_LOCK_SECONDS)
+    since = timezone.now() - timedelta(seconds=settings.REFRESH_PENDING_SECONDS)
     task_ids = list(
         Job.objects.filter(tenant=tenant, kind="refresh", created_at__gte=since).values_list(
             "task_id", flat=True
@@ -43,7 +48,10 @@ def refresh_pending(tenant: Tenant) -> bool:
 
 
 def queue_refresh(tenant: Tenant, *, user, via: str = "api") -> Job:
-    """Queue a refresh of the tenant and return its Job; raises RefreshInProgress."""
+    """Queue a refresh of the tenant and return its Job.
+
+    Raises RefreshInProgress, or `tasks.LockUnavailable` (503) when the cache is down.
+    """
     if refresh_pending(tenant):
         raise RefreshInProgress(f"A refresh of {tenant} is already running or queued.")
     job = Job.objects.create(tenant=tenant, kind="refresh", created_by=user)

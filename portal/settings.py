@@ -143,8 +143,15 @@ WIX_RETRY_AFTER_MAX_SECONDS = env.int("WIX_RETRY_AFTER_MAX_SECONDS", default=30)
 # --- Mirror refreshes -------------------------------------------------------------------
 # The beat schedule created by the connections migrations (editable in the admin).
 REFRESH_INTERVAL_MINUTES = env.int("REFRESH_INTERVAL_MINUTES", default=15)
-# A refresh holds its tenant's lock at most this long (a crashed worker's lock expires).
-REFRESH_LOCK_SECONDS = env.int("REFRESH_LOCK_SECONDS", default=600)
+# A refresh takes its tenant's lock for this long and renews it every third of that while
+# it runs: a killed worker's lock expires within this, and its tenant refreshes again.
+REFRESH_LOCK_SECONDS = env.int("REFRESH_LOCK_SECONDS", default=60)
+# A worker stops a refresh after this (hard limit; the soft limit, 30 s earlier, lets the
+# refresh record its failure). The prefork pool enforces limits, the threads pool cannot.
+REFRESH_TIME_LIMIT_SECONDS = env.int("REFRESH_TIME_LIMIT_SECONDS", default=300)
+# A queued refresh not finished after this no longer blocks queueing another: its message
+# may have been lost (a Redis without persistence restarted).
+REFRESH_PENDING_SECONDS = env.int("REFRESH_PENDING_SECONDS", default=600)
 # Requests per site per minute, shared by every worker through the cache (Redis in
 # production): below Wix's 200 per minute per app instance.
 WIX_SITE_REQUESTS_PER_MINUTE = env.int("WIX_SITE_REQUESTS_PER_MINUTE", default=180)
@@ -166,9 +173,31 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ANNOTATIONS = {
+    "connections.tasks.refresh_tenant": {
+        "soft_time_limit": max(REFRESH_TIME_LIMIT_SECONDS - 30, 1),
+        "time_limit": REFRESH_TIME_LIMIT_SECONDS,
+    },
+}
+# Redis hands a message a worker took but never acknowledged (the worker was killed) to
+# another after this, instead of its one hour default. It must outlast a refresh waiting
+# for its last retry (the worker holds it meanwhile: 4x the first backoff, at most 600 s)
+# and then running to its time limit, or a live worker's refresh would be handed out twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(
+        REFRESH_TIME_LIMIT_SECONDS + min(4 * REFRESH_RETRY_BACKOFF_SECONDS, 600) + 60
+    ),
+}
 
 # --- Cache -----------------------------------------------------------------------------
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # Passed to redis-py's connection pool. A Redis that is down or unreachable then fails
+    # a cache call within a second instead of hanging the request: the API throttle and
+    # the request budget let it through, refresh locks answer 503 (the lock is unavailable).
+    cache_options = CACHES["default"].setdefault("OPTIONS", {})
+    for option in ("socket_connect_timeout", "socket_timeout"):
+        cache_options.setdefault(option, env.float("CACHE_TIMEOUT_SECONDS", default=1.0))
 
 # --- DRF -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
