@@ -206,12 +206,26 @@ REST_FRAMEWORK = {
         # The browsable API and Swagger UI work with an admin login.
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.HasTenantAccess"],
+    # Throttles first: a request refused with 401 or 403 counts too (portal/api/throttling.py).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "portal.api.throttling.ThrottledFirst",
+        "portal.api.permissions.HasTenantAccess",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
     "EXCEPTION_HANDLER": "portal.api.errors.handle_exception",
-    "DEFAULT_THROTTLE_CLASSES": ["portal.api.throttling.TokenRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"token": env.str("API_THROTTLE_RATE", default="600/min")},
+    "DEFAULT_THROTTLE_CLASSES": [
+        "portal.api.throttling.TokenRateThrottle",
+        "portal.api.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env.str("API_THROTTLE_RATE", default="600/min"),
+        # Requests without valid credentials, per client address.
+        "anon": env.str("API_ANON_THROTTLE_RATE", default="60/min"),
+    },
+    # Proxies in front of the portal that append the client's address to X-Forwarded-For;
+    # 0 takes REMOTE_ADDR, which a client cannot forge (DRF's default trusts the header).
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.CursorPage",
     "PAGE_SIZE": 100,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
