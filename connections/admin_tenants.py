@@ -29,7 +29,14 @@ from tenants import access, audit
 from tenants import services as tenant_services
 from tenants.admin import TenantAdmin, TenantMembershipInline, record_membership
 from tenants.admin_scoping import TenantScopedAdmin
-from tenants.models import AuditOutcome, Tenant, TenantMembership, WixApp, secret_hint
+from tenants.models import (
+    CREDENTIALS_UNREADABLE,
+    AuditOutcome,
+    CredentialsStatus,
+    Tenant,
+    TenantMembership,
+    WixApp,
+)
 from wixapi import types as wix
 from wixapi.errors import WixError
 
@@ -201,35 +208,6 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
     def get_changelist(self, request, **kwargs):
         return TenantChangeList
 
-    # --- Viewers see the credentials redacted, never the decrypted value --------------
-
-    def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "api_key_display"]
-
-    def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or self.has_change_permission(request, obj):
-            return fieldsets
-        # A read-only change page shows each field's model value: the key itself.
-        return [
-            (
-                name,
-                {
-                    **options,
-                    "fields": [
-                        "api_key_display" if field == "api_key" else field
-                        for field in options["fields"]
-                        if field != "clear_api_key"
-                    ],
-                },
-            )
-            for name, options in fieldsets
-        ]
-
-    @admin.display(description="API key")
-    def api_key_display(self, obj):
-        return secret_hint(obj.api_key).capitalize()
-
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         # django-simple-history saves a POSTed past version without asking for change rights.
         if request.method == "POST":
@@ -266,6 +244,8 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
 
     @admin.display(description="Credentials", ordering="credentials_status")
     def credentials_display(self, obj):
+        if not obj.credentials_readable:
+            return badge(CredentialsStatus.FAILED, CREDENTIALS_UNREADABLE)
         label = badge(obj.credentials_status, obj.get_credentials_status_display())
         if obj.credentials_checked_at is None:
             return label

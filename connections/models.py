@@ -75,6 +75,9 @@ class PrefixIndex(models.Index):
 class Mirrored(models.Model):
     """What every mirrored Wix object has."""
 
+    # Read by Tenant.holds_mirror: a tenant whose site has mirrored rows keeps its site.
+    mirrors_tenant_site = True
+
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     wix_id = models.CharField("Wix ID", max_length=512)
     raw = models.JSONField("Wix JSON", default=dict)

@@ -17,8 +17,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from tenants import audit
-from tenants.models import AuditOutcome, Tenant
-from tenants.wix import client_for
+from tenants.crypto import DecryptionError
+from tenants.models import CREDENTIALS_UNREADABLE, AuditOutcome, Tenant
+from tenants.wix import client_for as _client_for
 from wixapi import types as wix
 from wixapi.client import WixClient
 from wixapi.errors import WixApiError, WixError
@@ -42,7 +43,10 @@ OAUTH_ERRORS = {
     "reject": "The calendar owner declined access.",
     "unsupported": "This kind of calendar account is not supported by the provider.",
     "internal": "Wix could not complete the connection. Please try again later.",
+    "wrong_connection": "This link was answered with another calendar connection than the "
+    "one it asked for, so nothing was connected.",
 }
+WRONG_CONNECTION = "wrong_connection"
 
 
 class ActionRefused(Exception):
@@ -52,6 +56,14 @@ class ActionRefused(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+def client_for(tenant: Tenant) -> WixClient:
+    """The tenant's Wix client; a secret that no key decrypts refuses the action."""
+    try:
+        return _client_for(tenant)
+    except DecryptionError:
+        raise ActionRefused(CREDENTIALS_UNREADABLE) from None
 
 
 def _audited(
@@ -321,6 +333,14 @@ def start_oauth_connect(
     )
 
 
+def _is_requested(answer: wix.Connection, request: ConnectRequest) -> bool:
+    """Whether Wix's connection is the one the request asked for: its schedule and provider."""
+    return (
+        answer.schedule_id == request.schedule.wix_id
+        and answer.provider_id == request.provider.wix_id
+    )
+
+
 class ReturnRefused(Exception):
     """An OAuth return whose state is unknown, used or expired."""
 
@@ -357,18 +377,26 @@ def complete_oauth_connect(
         if connection_id:
             try:
                 answer = client_for(request.tenant).get_connection(connection_id)
-            except WixError as exc:
+            except (WixError, ActionRefused) as exc:
                 request.status = ConnectRequestStatus.FAILED
-                request.error = exc.code
+                request.error = getattr(exc, "code", "CREDENTIALS_UNREADABLE")
                 message = "The calendar was connected, but the portal could not read it yet."
             else:
-                request.connection = services.mirror_connections(request.tenant, [answer])[0]
-                request.status = ConnectRequestStatus.CONNECTED
-                message = f"Your calendar is now connected to {request.schedule.label}."
+                if _is_requested(answer, request):
+                    request.connection = services.mirror_connections(request.tenant, [answer])[0]
+                    request.status = ConnectRequestStatus.CONNECTED
+                    message = f"Your calendar is now connected to {request.schedule.label}."
+                else:
+                    # A connectionId is only a query parameter: anyone holding the link can
+                    # put another of the site's connections there. It is not linked.
+                    request.status = ConnectRequestStatus.FAILED
+                    request.error = WRONG_CONNECTION
+                    message = OAUTH_ERRORS[WRONG_CONNECTION]
         else:
+            # Only Wix's own words are kept; anything else (NUL bytes, markup) is "internal".
+            request.error = error if error in OAUTH_ERRORS else "internal"
             request.status = ConnectRequestStatus.FAILED
-            request.error = (error or "internal")[:100]
-            message = OAUTH_ERRORS.get(request.error, OAUTH_ERRORS["internal"])
+            message = OAUTH_ERRORS[request.error]
         request.save()
     audit.record(
         user=request.created_by,

@@ -15,7 +15,7 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 
 from tenants.crypto import DecryptionError
-from tenants.models import Tenant
+from tenants.models import CREDENTIALS_UNREADABLE, Tenant
 from tenants.wix import client_for
 from wixapi import types as wix
 from wixapi.client import WixClient
@@ -194,8 +194,9 @@ def _finish_failed(run: RefreshRun, exc: Exception, *, calls: int) -> RefreshRun
         # Worth trying again later: Wix was busy or down, not refusing what we sent.
         run.retryable = isinstance(exc, WixRateLimited | WixUnavailable)
     elif isinstance(exc, DecryptionError):
-        run.error_code = "DECRYPTION_FAILED"
-        run.error_message = str(exc)
+        run.error_code = "CREDENTIALS_UNREADABLE"
+        # The message names the field that no key opens, never its value.
+        run.error_message = f"{CREDENTIALS_UNREADABLE} {exc}"
     else:
         # Not a Wix answer: keep the message out (it may hold anything), the log has it.
         run.error_code = "INTERNAL_ERROR"

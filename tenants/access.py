@@ -93,6 +93,28 @@ def can_act(user, tenant: Tenant | int) -> bool:
     return roles(user).get(tenant_id) == Role.OPERATOR
 
 
+WAY_IN_PERMISSION = "tenants.change_way_in"
+# The fields that say how a tenant reaches Wix. Changing one points the tenant at a site,
+# so it is an agency admin's power, never an operator's: an operator who could set another
+# client's instance or site would mirror that client's calendars into her own tenant.
+WAY_IN_FIELDS = ("site_id", "wix_app", "instance_id", "api_key")
+
+
+def can_change_way_in(user, tenant: Tenant | int | None = None) -> bool:
+    """Whether `user` may set how a tenant reaches Wix (its site, Wix app, instance, API key).
+
+    Superusers may; so may staff given the `tenants.change_way_in` permission (an agency
+    admin's group), on the tenants they may act on. `tenant` None asks about new tenants.
+    """
+    if not (user and user.is_active):
+        return False
+    if user.is_superuser:
+        return True
+    if not user.has_perm(WAY_IN_PERMISSION):
+        return False
+    return tenant is None or can_act(user, tenant)
+
+
 def has_any_tenant(user) -> bool:
     """True when the user has something to look at (or is a superuser)."""
     if not (user and user.is_active):

@@ -3,11 +3,12 @@ import json
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from portal.badges import badge
-from tenants import audit
+from tenants import access, audit, services
 from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import AuditEvent, Tenant, TenantMembership, WixApp, secret_hint
 
@@ -83,6 +84,18 @@ class TenantForm(WriteOnlySecretsForm):
     class Meta:
         model = Tenant
         fields = ["name", "site_id", "is_active", "notes", "wix_app", "instance_id", "api_key"]
+
+    def _post_clean(self):
+        super()._post_clean()
+        # Only once the model's own validation passed: then ask Wix whether the instance is
+        # really on this site (one call, and only when the way in is new or changed).
+        if self.errors or not (self.changed_data or self.instance._state.adding):
+            return
+        if services.way_in_changed(self.instance):
+            try:
+                services.confirm_instance_site(self.instance)
+            except ValidationError as exc:
+                self._update_errors(exc)
 
 
 class SuperuserOnly:
@@ -259,14 +272,26 @@ class TenantAdmin(SimpleHistoryAdmin):
         "updated_at",
     ]
 
+    def get_readonly_fields(self, request, obj=None):
+        readonly = [*super().get_readonly_fields(request, obj), "auth_method_display"]
+        if obj is not None and not access.can_change_way_in(request.user, obj):
+            readonly += ["site_id", "wix_app", "api_key_display"]
+        return readonly
+
     def get_fieldsets(self, request, obj=None):
-        api_key_fields = ["api_key"] if obj is None else ["api_key", "clear_api_key"]
-        return [
-            (None, {"fields": ["name", "site_id", "is_active", "notes"]}),
-            (
+        if obj is not None and not access.can_change_way_in(request.user, obj):
+            # Operators and viewers see how the tenant reaches Wix, never the app instance
+            # id or the key, and cannot change it (tenants.access.WAY_IN_FIELDS).
+            way_in = ("Way in (changed by agency admins)", {"fields": self.way_in_summary})
+        else:
+            api_key_fields = ["api_key"] if obj is None else ["api_key", "clear_api_key"]
+            way_in = (
                 "Way in: a Wix app instance (OAuth) or an API key, not both",
                 {"fields": ["wix_app", "instance_id", *api_key_fields]},
-            ),
+            )
+        return [
+            (None, {"fields": ["name", "site_id", "is_active", "notes"]}),
+            way_in,
             (
                 "Credentials check",
                 {"fields": ["credentials_status", "credentials_checked_at", "credentials_error"]},
@@ -274,10 +299,16 @@ class TenantAdmin(SimpleHistoryAdmin):
             (None, {"fields": ["created_at", "updated_at"]}),
         ]
 
+    way_in_summary = ["auth_method_display", "wix_app", "api_key_display"]
+
     @admin.display(description="Auth method")
     def auth_method_display(self, obj):
         method = obj.auth_method
         return method.label if method else "—"
+
+    @admin.display(description="API key")
+    def api_key_display(self, obj):
+        return secret_hint(obj.api_key).capitalize()
 
     def save_model(self, request, obj, form, change):
         credentials = {"wix_app", "instance_id", "api_key", "clear_api_key"}

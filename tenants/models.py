@@ -7,7 +7,8 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from tenants.fields import EncryptedTextField
+from tenants.crypto import DecryptionError
+from tenants.fields import EncryptedTextField, Sealed, is_readable, reveal
 
 validate_guid = RegexValidator(
     regex=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z",
@@ -20,10 +21,23 @@ HINT_MIN_LENGTH = 12
 HINT_TAIL = 4
 
 
-def secret_hint(value: str) -> str:
-    """Return a redacted description of a secret: "set, ends in …abcd", "set" or "not set"."""
+UNREADABLE = "unreadable: enter it again"
+# What a tenant whose stored secret no configured key decrypts shows, and its refreshes and
+# actions say: the fix is to type the secret in again (the old key may also be put back).
+CREDENTIALS_UNREADABLE = "Credentials unreadable: enter them again."
+
+
+def secret_hint(value: str | Sealed) -> str:
+    """Return a redacted description of a secret: "set, ends in …abcd", "set" or "not set".
+
+    A stored value that no configured key decrypts is "unreadable: enter it again".
+    """
     if not value:
         return "not set"
+    try:
+        value = reveal(value)
+    except DecryptionError:
+        return UNREADABLE
     if len(value) < HINT_MIN_LENGTH:
         return "set"
     return f"set, ends in …{value[-HINT_TAIL:]}"
@@ -133,10 +147,30 @@ class Tenant(models.Model):
                     "a Wix app with an app instance ID, or an API key."
                 ),
             ),
+            # An app instance is one site's: two tenants sharing one would mirror one site twice.
+            models.UniqueConstraint(
+                fields=["instance_id"],
+                condition=~Q(instance_id=""),
+                name="tenants_tenant_instance_unique",
+                violation_error_message="Another tenant already uses this app instance.",
+            ),
+        ]
+        permissions = [
+            (
+                "change_way_in",
+                "Can change how a tenant reaches Wix (site, Wix app, app instance, API key)",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        # GUIDs that differ only in case are the same site or instance: stored lower-case,
+        # whichever entry they came through.
+        self.site_id = self.site_id.lower()
+        self.instance_id = self.instance_id.lower()
+        super().save(*args, **kwargs)
 
     @property
     def auth_method(self) -> AuthMethod | None:
@@ -150,6 +184,8 @@ class Tenant(models.Model):
     def clean(self):
         self.site_id = self.site_id.lower()
         self.instance_id = self.instance_id.lower()
+        self._clean_site_change()
+        self._clean_instance_unique()
         has_app = self.wix_app_id is not None
         has_instance = bool(self.instance_id)
         has_key = bool(self.api_key)
@@ -166,6 +202,51 @@ class Tenant(models.Model):
             errors["api_key"] = "Enter an API key, or choose a Wix app and an app instance ID."
         if errors:
             raise ValidationError(errors)
+
+    def _clean_site_change(self) -> None:
+        """Once the mirror holds rows of this tenant's site, the site is fixed: another site
+        is another tenant (its rows would otherwise be shown as this one's)."""
+        if self.pk is None:
+            return
+        stored = Tenant.objects.filter(pk=self.pk).values_list("site_id", flat=True).first()
+        if stored is not None and stored != self.site_id and self.holds_mirror():
+            raise ValidationError(
+                {
+                    "site_id": "This tenant already mirrors its site's connections, so its "
+                    "site cannot change: add the other site as a new tenant."
+                }
+            )
+
+    def _clean_instance_unique(self) -> None:
+        if not self.instance_id:
+            return
+        others = Tenant.objects.filter(instance_id=self.instance_id).exclude(pk=self.pk)
+        if others.exists():
+            raise ValidationError({"instance_id": "Another tenant already uses this app instance."})
+
+    def holds_mirror(self) -> bool:
+        """Whether rows mirrored from this tenant's site exist.
+
+        Mirror models live in an app above this one; they say so with a class attribute
+        `mirrors_tenant_site = True` and a foreign key to Tenant, so none is imported here.
+        """
+        # Their reverse relations are hidden (related_name="+"), hence include_hidden.
+        for relation in self._meta.get_fields(include_hidden=True):
+            if not (relation.auto_created and relation.is_relation and not relation.concrete):
+                continue
+            model = relation.related_model
+            if (
+                getattr(model, "mirrors_tenant_site", False)
+                and model._base_manager.filter(**{relation.field.name: self.pk}).exists()
+            ):
+                return True
+        return False
+
+    @property
+    def credentials_readable(self) -> bool:
+        """False when a stored secret (its API key or its Wix app's secret) cannot be decrypted."""
+        app = self.wix_app
+        return is_readable(self.api_key) and (app is None or is_readable(app.app_secret))
 
     def use_api_key(self, api_key: str) -> None:
         """Switch this tenant to `api_key`, dropping any Wix app; needs a new check."""

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
+from tenants.fields import reveal
 from tenants.ratelimit import budget_for
 from wixapi.client import ApiKeyAuth, Auth, OAuthAppAuth, RetryPolicy, WixClient
 
@@ -40,14 +42,18 @@ def make_client(
     )
 
 
+@sensitive_variables()
 def auth_for(tenant: Tenant) -> Auth:
-    """Return the credentials that reach the tenant's site; decrypts its secret."""
+    """Return the credentials that reach the tenant's site; decrypts its secret.
+
+    Raises `tenants.crypto.DecryptionError` when no configured key opens the stored secret.
+    """
     app: WixApp | None = tenant.wix_app
     if app is not None:
         return OAuthAppAuth(
-            app_id=app.app_id, app_secret=app.app_secret, instance_id=tenant.instance_id
+            app_id=app.app_id, app_secret=reveal(app.app_secret), instance_id=tenant.instance_id
         )
-    return ApiKeyAuth(api_key=tenant.api_key, site_id=tenant.site_id)
+    return ApiKeyAuth(api_key=reveal(tenant.api_key), site_id=tenant.site_id)
 
 
 def client_for(tenant: Tenant) -> WixClient:

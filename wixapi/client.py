@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 import urllib.request
@@ -57,6 +58,7 @@ from .types import (
     Site,
     SitesPage,
     SyncConfig,
+    TokenInfo,
 )
 
 logger = logging.getLogger(__name__)
@@ -554,6 +556,28 @@ class WixClient:
             token = fresh.token
         return token
 
+    def token_info(self, *, access_token: str) -> TokenInfo:
+        """Return what Wix knows of an access token: its app, instance and site (Token Info)."""
+        data = self._send(
+            "POST", "/oauth2/token-info", payload={"token": access_token}, headers={}, safe=True
+        )
+        return TokenInfo.from_json(data)
+
+    def instance_site_id(self) -> str | None:
+        """Return the site of this client's app instance, as Wix's Token Info tells it.
+
+        Needs `OAuthAppAuth`: a fresh access token is fetched (never a cached one), so the
+        answer is about the credentials as they are now.
+        """
+        if not isinstance(self.auth, OAuthAppAuth):
+            raise errors.WixAuthError("Token Info needs a Wix app's credentials")
+        fresh = self.create_access_token(
+            app_id=self.auth.app_id,
+            app_secret=self.auth.app_secret,
+            instance_id=self.auth.instance_id,
+        )
+        return self.token_info(access_token=fresh.token).site_id
+
     def _key_headers(self) -> dict[str, str]:
         if not isinstance(self.auth, ApiKeyAuth):
             raise errors.WixAuthError("No Wix credentials were given for this call")
@@ -581,6 +605,7 @@ class WixClient:
         url = path + ("?" + urlencode(params, doseq=True) if params else "")
         body = None
         request_headers = {**DEFAULT_HEADERS, **headers}
+        _check_headers(request_headers)
         if payload is not None:
             body = json.dumps(payload, allow_nan=False).encode()
             request_headers["Content-Type"] = "application/json"
@@ -661,6 +686,26 @@ def _cursor_query(
     elif filter:
         query["filter"] = dict(filter)
     return query
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    """Refuse header values HTTP cannot carry, before the HTTP library sees them.
+
+    A pasted credential with a typographic quote, an emoji or a line break would otherwise
+    make http.client raise with the whole value in its message, and from there reach logs,
+    task results and error pages. The message here names the header, never its value.
+    """
+    for name, value in headers.items():
+        if not _HEADER_VALUE.fullmatch(value):
+            raise errors.WixAuthError(
+                f"The {name} header would carry characters HTTP does not allow: the stored "
+                "credentials are malformed; enter them again.",
+                code="MALFORMED_CREDENTIALS",
+            )
+
+
+# Visible ASCII and inner spaces: what a credential, a site id or a token may hold.
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e]+(?: [\x21-\x7e]+)*)?")
 
 
 def _reason(exc: HTTPError) -> BaseException:

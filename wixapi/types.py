@@ -416,6 +416,38 @@ class SitesPage(Page):
 
 
 @dataclass(frozen=True)
+class TokenInfo:
+    """What Wix says of an access token (POST /oauth2/token-info).
+
+    [U] The contract confirms `clientId` and `instanceId`; `siteId` (and `accountId`) are
+    what the Token Info reference documents for an app instance's token, unconfirmed
+    against a live site. The portal relies on `siteId` to tie an instance to its site:
+    here, and only here, is that assumption read.
+    """
+
+    client_id: str | None = None
+    instance_id: str | None = None
+    site_id: str | None = None
+    account_id: str | None = None
+    active: bool | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TokenInfo:
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value.lower() if isinstance(value, str) and value else None
+
+        active = data.get("active")
+        return cls(
+            client_id=text("clientId"),
+            instance_id=text("instanceId"),
+            site_id=text("siteId"),
+            account_id=text("accountId"),
+            active=active if isinstance(active, bool) else None,
+        )
+
+
+@dataclass(frozen=True)
 class AccessToken:
     """An OAuth access token for one app instance (POST /oauth2/token)."""
 

@@ -267,7 +267,9 @@ def test_change_page_shows_the_mirror_read_only(
     anna = Connection.objects.get(tenant=mirrored, schedule__name="Anna Lee")
     assert "anna@example.com" in html
     assert badge("SYNCED", "Synced") in html
-    assert f"Currently {secret_hint(mirrored.api_key)}." in html
+    # Operators see the key's hint read-only: how the tenant reaches Wix is not theirs to set.
+    assert secret_hint(mirrored.api_key).capitalize() in html
+    assert 'name="api_key"' not in html
     assert mirrored.api_key not in html
     assert f'href="{url("connect", mirrored.pk)}"' in html
     assert f'href="{url("events", mirrored.pk)}"' in html
@@ -463,10 +465,11 @@ def test_members_inline_is_for_superusers_only(operator, mirrored):
     assert "memberships-TOTAL_FORMS" not in page.content.decode()
 
 
-def test_operators_pick_only_wix_apps_their_tenants_use(operator, mirrored):
+def test_operators_are_offered_no_way_in_and_no_wix_app(operator, mirrored):
     WixAppFactory(name="Another agency app")
 
     page = client_for(operator).get(url("change", mirrored.pk)).content.decode()
 
-    assert 'name="wix_app"' in page
+    for field in ("site_id", "wix_app", "instance_id", "api_key", "clear_api_key"):
+        assert f'name="{field}"' not in page
     assert "Another agency app" not in page

@@ -1,13 +1,25 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import serializers
+from django.views.decorators.debug import sensitive_variables
+from rest_framework import exceptions, serializers
 
+from tenants import access, services
 from tenants.models import Tenant, WixApp
+
+WAY_IN_REFUSED = (
+    "Only agency admins change how a tenant reaches Wix (its site, Wix app, app instance or "
+    "API key)."
+)
 
 
 class TenantSerializer(serializers.ModelSerializer):
-    """A tenant; its API key is write-only and shown back only as `api_key_set`."""
+    """A tenant; its API key is write-only and shown back only as `api_key_set`.
+
+    How the tenant reaches Wix (`site_id`, `wix_app`, `instance_id`, `api_key`) is set by
+    agency admins only (`tenants.access.can_change_way_in`); others see the site and the
+    auth method, never the app instance, and cannot send those fields.
+    """
 
     api_key = serializers.CharField(
         write_only=True,
@@ -22,10 +34,14 @@ class TenantSerializer(serializers.ModelSerializer):
         queryset=WixApp.objects.all(),
         required=False,
         allow_null=True,
-        help_text="The app ID (GUID) of a Wix app stored in the portal.",
+        help_text="The app ID (GUID) of a Wix app stored in the portal. Agency admins only.",
     )
     auth_method = serializers.CharField(read_only=True, allow_null=True)
     api_key_set = serializers.SerializerMethodField()
+    credentials_readable = serializers.BooleanField(
+        read_only=True,
+        help_text="False when a stored secret cannot be decrypted: enter the credentials again.",
+    )
 
     class Meta:
         model = Tenant
@@ -40,6 +56,7 @@ class TenantSerializer(serializers.ModelSerializer):
             "instance_id",
             "api_key",
             "api_key_set",
+            "credentials_readable",
             "credentials_status",
             "credentials_checked_at",
             "credentials_error",
@@ -54,11 +71,38 @@ class TenantSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        extra_kwargs = {
+            # The model validates it (a GUID, used by no other tenant), in the model's words.
+            "instance_id": {
+                "help_text": "The Wix app's instance on this site. Agency admins only.",
+                "validators": [],
+            }
+        }
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if not self._may_change_way_in():
+            # Not offered in forms or the schema's answers to them, and never shown: an app
+            # instance id is what a former member would need to reach the site again.
+            for name in ("wix_app", "instance_id", "api_key"):
+                fields.pop(name)
+            fields["site_id"].read_only = True
+        return fields
 
     def get_api_key_set(self, tenant: Tenant) -> bool:
         return bool(tenant.api_key)
 
+    def _may_change_way_in(self) -> bool:
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        tenant = self.instance if isinstance(self.instance, Tenant) else None
+        return access.can_change_way_in(user, tenant)
+
+    @sensitive_variables("attrs")
     def validate(self, attrs):
+        sent = set(getattr(self, "initial_data", None) or {})
+        if sent & set(access.WAY_IN_FIELDS) and not self._may_change_way_in():
+            raise exceptions.PermissionDenied(WAY_IN_REFUSED)
         instance = self.instance or Tenant()
         credentials_changed = {"wix_app", "instance_id", "api_key"} & attrs.keys()
         for name, value in attrs.items():
@@ -70,7 +114,9 @@ class TenantSerializer(serializers.ModelSerializer):
             elif attrs.get("wix_app"):
                 instance.api_key = ""
         try:
-            instance.full_clean(validate_unique=False, validate_constraints=False)
+            instance.full_clean()
+            if services.way_in_changed(instance):
+                services.confirm_instance_site(instance)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None
         self._validated_instance = instance

@@ -5,6 +5,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from tenants.fields import reveal
 from tenants.models import AuthMethod, CredentialsStatus, Tenant
 from tenants.tests.factories import TenantFactory, WixAppFactory, random_secret
 
@@ -29,7 +30,7 @@ def test_api_key_from_stdin():
     tenant = Tenant.objects.get()
     assert out == f"{tenant.pk}\n"
     assert (tenant.name, tenant.site_id, tenant.notes) == ("Salon", SITE_ID, "VIP")
-    assert tenant.api_key == secret
+    assert reveal(tenant.api_key) == secret
     assert tenant.auth_method == AuthMethod.API_KEY
 
 
@@ -43,7 +44,7 @@ def test_api_key_from_env(monkeypatch):
 
     tenant = Tenant.objects.get()
     assert out == f"{tenant.pk}\n"
-    assert tenant.api_key == secret
+    assert reveal(tenant.api_key) == secret
 
 
 @pytest.mark.parametrize("reference", ["pk", "app_id", "APP_ID"])

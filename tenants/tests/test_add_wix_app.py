@@ -5,6 +5,7 @@ import pytest
 from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
 
+from tenants.fields import reveal
 from tenants.models import WixApp
 from tenants.tests.factories import WixAppFactory, random_secret
 
@@ -27,7 +28,7 @@ def test_secret_from_stdin(encryption_key):
 
     wix_app = WixApp.objects.get()
     assert out == f"{wix_app.pk}\n"
-    assert (wix_app.name, wix_app.app_id, wix_app.app_secret) == ("Agency", app_id, secret)
+    assert (wix_app.name, wix_app.app_id, reveal(wix_app.app_secret)) == ("Agency", app_id, secret)
 
 
 def test_secret_from_env(monkeypatch):
@@ -40,7 +41,7 @@ def test_secret_from_env(monkeypatch):
 
     wix_app = WixApp.objects.get()
     assert out == f"{wix_app.pk}\n"
-    assert wix_app.app_secret == secret
+    assert reveal(wix_app.app_secret) == secret
 
 
 def test_app_id_is_stored_lowercase():

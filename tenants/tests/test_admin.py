@@ -6,6 +6,7 @@ from cryptography.fernet import Fernet
 from django.db import connection
 from django.urls import reverse
 
+from tenants.fields import reveal
 from tenants.models import CredentialsStatus, Tenant, WixApp, secret_hint
 from tenants.tests.factories import TenantFactory, WixAppFactory, random_secret
 
@@ -128,7 +129,7 @@ def test_blank_secret_on_change_keeps_the_current_one(admin_client):
     assert f"Currently {secret_hint(secret)}. {KEEP}" in page
     assert response.status_code == 302
     wix_app.refresh_from_db()
-    assert (wix_app.name, wix_app.app_secret) == ("Renamed", secret)
+    assert (wix_app.name, reveal(wix_app.app_secret)) == ("Renamed", secret)
 
 
 def test_new_secret_on_change_replaces_it(admin_client):
@@ -142,7 +143,7 @@ def test_new_secret_on_change_replaces_it(admin_client):
 
     assert response.status_code == 302
     tenant.refresh_from_db()
-    assert tenant.api_key == new_key
+    assert reveal(tenant.api_key) == new_key
     assert tenant.credentials_status == CredentialsStatus.UNVERIFIED
 
 
@@ -159,10 +160,12 @@ def test_unchanged_credentials_keep_the_check(admin_client):
     assert (tenant.name, tenant.credentials_status) == ("Renamed", CredentialsStatus.OK)
 
 
-def test_switching_from_api_key_to_wix_app(admin_client):
-    tenant = TenantFactory()
-    wix_app = WixAppFactory()
-    instance_id = str(uuid.uuid4())
+def test_switching_from_api_key_to_wix_app(admin_client, wix_sandbox):
+    site = wix_sandbox.add_site()
+    app_id, app_secret = wix_sandbox.create_app()
+    instance_id = wix_sandbox.install_app(app_id, site.id)
+    tenant = TenantFactory(site_id=site.id)
+    wix_app = WixAppFactory(app_id=app_id, app_secret=app_secret)
     form = tenant_form(
         name=tenant.name, site_id=tenant.site_id, wix_app=wix_app.pk, instance_id=instance_id
     )

@@ -3,13 +3,14 @@ import io
 import pytest
 from cryptography.fernet import Fernet
 from django import forms
-from django.core.exceptions import FieldError
+from django.core.exceptions import FieldError, ValidationError
 from django.core.management import call_command
 from django.core.serializers.base import DeserializationError
 from django.db.models import F
 from django.forms import modelform_factory
 
 from tenants import crypto
+from tenants.fields import reveal
 from tenants.models import Tenant, WixApp
 from tenants.tests.factories import TenantFactory, WixAppFactory, random_secret
 
@@ -24,15 +25,15 @@ def test_value_is_stored_encrypted_and_read_back(encryption_key, read_raw):
 
     assert secret not in raw
     assert Fernet(encryption_key).decrypt(raw.encode()).decode() == secret
-    assert Tenant.objects.get(pk=tenant.pk).api_key == secret
-    assert Tenant.objects.values_list("api_key", flat=True).get(pk=tenant.pk) == secret
+    assert reveal(Tenant.objects.get(pk=tenant.pk).api_key) == secret
+    assert reveal(Tenant.objects.values_list("api_key", flat=True).get(pk=tenant.pk)) == secret
 
 
 def test_instance_keeps_plaintext_after_save(encryption_key):
     secret = random_secret()
     wix_app = WixAppFactory(app_secret=secret)
 
-    assert wix_app.app_secret == secret
+    assert reveal(wix_app.app_secret) == secret
 
 
 def test_empty_value_is_stored_as_empty_string(encryption_key, read_raw):
@@ -60,18 +61,22 @@ def test_old_key_second_in_the_list_still_decrypts(settings):
 
     settings.PORTAL_ENCRYPTION_KEYS = [new, old]
 
-    assert Tenant.objects.get(pk=tenant.pk).api_key == secret
+    assert reveal(Tenant.objects.get(pk=tenant.pk).api_key) == secret
 
 
-def test_wrong_key_raises_decryption_error_naming_the_field(settings, read_raw):
+def test_wrong_key_loads_the_row_and_raises_naming_the_field_when_used(settings, read_raw):
     settings.PORTAL_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     secret = random_secret()
     wix_app = WixAppFactory(app_secret=secret)
     raw = read_raw(WixApp, "app_secret", wix_app.pk)
     settings.PORTAL_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
 
+    loaded = WixApp.objects.get(pk=wix_app.pk)
+    assert loaded.name == wix_app.name
+    assert bool(loaded.app_secret)
+    assert secret not in repr(loaded.app_secret) and raw not in str(loaded.app_secret)
     with pytest.raises(crypto.DecryptionError) as excinfo:
-        WixApp.objects.get(pk=wix_app.pk)
+        reveal(loaded.app_secret)
 
     message = str(excinfo.value)
     assert message == (
@@ -162,8 +167,8 @@ def test_dumpdata_writes_no_secret_in_clear_and_loaddata_restores_it(encryption_
 
     call_command("loaddata", str(path), verbosity=0)
 
-    assert Tenant.objects.get(pk=tenant.pk).api_key == api_key
-    assert WixApp.objects.get(pk=wix_app.pk).app_secret == app_secret
+    assert reveal(Tenant.objects.get(pk=tenant.pk).api_key) == api_key
+    assert reveal(WixApp.objects.get(pk=wix_app.pk).app_secret) == app_secret
 
 
 def test_loaddata_without_the_key_fails_naming_the_field_not_the_value(settings, tmp_path):
@@ -182,3 +187,34 @@ def test_loaddata_without_the_key_fails_naming_the_field_not_the_value(settings,
     assert "Cannot decrypt tenants.Tenant.api_key" in str(failure.value)
     assert secret not in str(failure.value)
     assert not Tenant.objects.filter(pk=tenant.pk).exists()
+
+
+def test_a_loaded_secret_saved_again_keeps_its_token(encryption_key, read_raw):
+    secret = random_secret()
+    tenant = TenantFactory(api_key=secret)
+    token = read_raw(Tenant, "api_key", tenant.pk)
+
+    loaded = Tenant.objects.get(pk=tenant.pk)
+    loaded.name = "Renamed"
+    loaded.full_clean()
+    loaded.save()
+
+    assert read_raw(Tenant, "api_key", tenant.pk) == token
+    assert reveal(Tenant.objects.get(pk=tenant.pk).api_key) == secret
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    ["key\u2019with-a-quote", "key-with-emoji-\U0001f600", "key\r\nX-Injected: 1", "two words"],
+)
+def test_a_secret_that_is_not_printable_ascii_is_refused(encryption_key, pasted):
+    tenant = TenantFactory.build(api_key=pasted)
+
+    with pytest.raises(ValidationError) as excinfo:
+        tenant.full_clean()
+
+    assert excinfo.value.message_dict["api_key"] == [
+        "Use only printable ASCII characters, without spaces or line breaks "
+        "(a pasted key sometimes carries typographic quotes or an invisible character)."
+    ]
+    assert pasted not in str(excinfo.value)

@@ -6,6 +6,7 @@ from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
 
 from tenants import crypto
+from tenants.fields import reveal
 from tenants.models import Tenant, WixApp
 from tenants.tests.factories import TenantFactory, WixAppFactory, random_secret
 
@@ -22,9 +23,9 @@ def test_rotation_moves_every_value_to_the_first_key(settings, read_raw):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.PORTAL_ENCRYPTION_KEYS = [old]
     tenants = {TenantFactory().pk: None for _ in range(5)}
-    tenants = {pk: Tenant.objects.get(pk=pk).api_key for pk in tenants}
+    tenants = {pk: reveal(Tenant.objects.get(pk=pk).api_key) for pk in tenants}
     oauth_tenant = TenantFactory(oauth=True)
-    apps = {WixApp.objects.get().pk: WixApp.objects.get().app_secret}
+    apps = {WixApp.objects.get().pk: reveal(WixApp.objects.get().app_secret)}
     settings.PORTAL_ENCRYPTION_KEYS = [new, old]
 
     out = rotate("--batch-size", "2")
@@ -42,7 +43,7 @@ def test_rotation_moves_every_value_to_the_first_key(settings, read_raw):
     assert read_raw(Tenant, "api_key", oauth_tenant.pk) == ""
 
     settings.PORTAL_ENCRYPTION_KEYS = [new]
-    assert {t.pk: t.api_key for t in Tenant.objects.exclude(api_key="")} == tenants
+    assert {t.pk: reveal(t.api_key) for t in Tenant.objects.exclude(api_key="")} == tenants
 
 
 def test_rotation_moves_values_from_the_derived_key(settings, read_raw):
@@ -125,7 +126,7 @@ def test_rotation_twice_keeps_the_value(encryption_key, read_raw):
     rotate()
     rotate()
 
-    assert Tenant.objects.get(pk=tenant.pk).api_key == secret
+    assert reveal(Tenant.objects.get(pk=tenant.pk).api_key) == secret
     assert crypto.decrypt(read_raw(Tenant, "api_key", tenant.pk)) == secret
 
 

@@ -62,6 +62,7 @@ RULES = (
     ("site", "POST", "/calendar/v3/schedules/query", queries.query_schedules),
     ("account", "POST", "/site-list/v2/sites/query", queries.query_sites),
     ("open", "POST", "/oauth2/token", oauth.token),
+    ("open", "POST", "/oauth2/token-info", oauth.token_info),
     ("open", "GET", "/_sandbox/oauth/consent/<request_id>", oauth.consent_page),
     ("open", "POST", "/_sandbox/oauth/consent/<request_id>", oauth.consent_answer),
     *(("control", method, path, view) for method, path, view in control.ROUTES),

@@ -1,5 +1,5 @@
-"""OAuth: the client-credentials token endpoint (SPEC §2.2) and the consent page that
-Connect By OAuth sends the calendar owner to (SPEC §1.4)."""
+"""OAuth: the client-credentials token endpoint and Token Info (SPEC §2.2), and the consent
+page that Connect By OAuth sends the calendar owner to (SPEC §1.4)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,35 @@ def token(sb, request: Request) -> Response:
     access_token = sb.issue_token(body["client_id"], body["instance_id"])
     return json_response(
         {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime}
+    )
+
+
+def token_info(sb, request: Request) -> Response:
+    """POST /oauth2/token-info {"token": ...}: the app, instance and site behind a token.
+
+    [U] chosen: an unknown or expired token is answered as RFC 7662 introspection answers
+    one, `{"active": false}` with 200, not as an error.
+    """
+    body = _token_body(request)
+    if body is None or not isinstance(body.get("token"), str) or not body["token"]:
+        raise oauth_error(400, "invalid_request", "Missing token")
+    with sb.lock:
+        info = sb.tokens.get(body["token"])
+        if info is not None and info.expires_at <= sb.clock():
+            info = None
+        account_id = sb.sites[info.site_id].account_id if info is not None else None
+    if info is None:
+        return json_response({"active": False})
+    return json_response(
+        {
+            "active": True,
+            "subjectType": "APP",
+            "subjectId": info.app_id,
+            "clientId": info.app_id,
+            "instanceId": info.instance_id,
+            "siteId": info.site_id,
+            "accountId": account_id,
+        }
     )
 
 
