@@ -5,10 +5,12 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters
 from simple_history.admin import SimpleHistoryAdmin
 
 from portal.badges import badge
 from tenants import access, audit, services
+from tenants.admin_history import HistoryOutOfReachIs404
 from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import AuditEvent, Tenant, TenantMembership, WixApp, secret_hint
 
@@ -23,6 +25,17 @@ def secret_form_field(label: str) -> forms.CharField:
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
+
+
+class SecretsNotReported:
+    """Admin mixin: Django's error reports never show the secrets posted to the change form."""
+
+    secret_post_fields = ("api_key", "app_secret")
+
+    def changeform_view(self, request, *args, **kwargs):
+        return sensitive_post_parameters(*self.secret_post_fields)(super().changeform_view)(
+            request, *args, **kwargs
+        )
 
 
 class WriteOnlySecretsForm(forms.ModelForm):
@@ -139,7 +152,7 @@ class TenantMembershipInline(SuperuserOnly, admin.TabularInline):
 
 
 @admin.register(TenantMembership)
-class TenantMembershipAdmin(SuperuserOnly, SimpleHistoryAdmin):
+class TenantMembershipAdmin(HistoryOutOfReachIs404, SuperuserOnly, SimpleHistoryAdmin):
     """Who may see which tenant. Granting, changing and removing access is audited."""
 
     list_display = ["user", "tenant", "role", "created_at"]
@@ -247,7 +260,7 @@ class AuditEventAdmin(TenantScopedAdmin):
 
 
 @admin.register(WixApp)
-class WixAppAdmin(SuperuserOnly, SimpleHistoryAdmin):
+class WixAppAdmin(SecretsNotReported, HistoryOutOfReachIs404, SuperuserOnly, SimpleHistoryAdmin):
     """The agency's OAuth app credentials: for superusers only."""
 
     form = WixAppForm
@@ -258,7 +271,7 @@ class WixAppAdmin(SuperuserOnly, SimpleHistoryAdmin):
 
 
 @admin.register(Tenant)
-class TenantAdmin(SimpleHistoryAdmin):
+class TenantAdmin(SecretsNotReported, HistoryOutOfReachIs404, SimpleHistoryAdmin):
     form = TenantForm
     list_display = ["name", "site_id", "is_active", "auth_method_display", "credentials_status"]
     list_filter = ["is_active", "credentials_status", "wix_app"]

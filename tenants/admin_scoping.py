@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from . import access
+from . import access, audit
 from .models import Tenant
 
 
@@ -162,6 +162,12 @@ class TenantScopedAdmin(admin.ModelAdmin):
         allowed = queryset.filter(**{f"{self.tenant_path}__in": ids})
         denied = queryset.count() - allowed.count()
         if denied:
+            audit.record_denied(
+                user=request.user,
+                action=f"{self.opts.model_name}.{request.POST.get('action', 'action')}",
+                message=f"{denied} selected item(s) of tenants the user may only view.",
+                via="admin",
+            )
             self.message_user(
                 request,
                 f"{denied} selected item(s) belong to tenants you may only view; left unchanged.",

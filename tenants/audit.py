@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from django.core.cache import cache
 
 from wixapi.errors import WixError
 
 from .models import AuditEvent, AuditOutcome, Tenant
+from .ratelimit import CacheUnavailable, OutageWarning, reaching_cache
+
+logger = logging.getLogger(__name__)
+_cache_down = OutageWarning(logger, "Cache unreachable: refusals are audited without rate limit")
+
+# A refused attempt is recorded once per user, action and tenant in this window: enough to
+# show someone probing, without letting a script fill the table with one row a request.
+DENIED_WINDOW_SECONDS = 300
 
 
 def record(
@@ -44,5 +55,40 @@ def record(
         error_code=error_code,
         message=message[:2000],
         wix_request_id=wix_request_id,
+        via=via,
+    )
+
+
+def record_denied(
+    *,
+    user,
+    action: str,
+    tenant: Tenant | None = None,
+    target: Any = None,
+    message: str = "",
+    via: str,
+) -> AuditEvent | None:
+    """Record a refused attempt as DENIED, at most once per user, action and tenant per
+    DENIED_WINDOW_SECONDS; return the event, or None when one was recorded recently.
+
+    Should the cache be unreachable, the refusal is recorded anyway: the trail matters
+    more than its size.
+    """
+    key = f"audit-denied:{getattr(user, 'pk', None)}:{action}:{getattr(tenant, 'pk', None)}"
+    try:
+        with reaching_cache():
+            first = cache.add(key, 1, timeout=DENIED_WINDOW_SECONDS)
+    except CacheUnavailable as exc:
+        _cache_down(exc)
+        first = True
+    if not first:
+        return None
+    return record(
+        user=user,
+        action=action,
+        tenant=tenant,
+        target=target,
+        outcome=AuditOutcome.DENIED,
+        message=message,
         via=via,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from tenants import access
+from tenants import access, audit
 
 
 class HasTenantAccess(BasePermission):
@@ -27,4 +27,14 @@ class HasTenantAccess(BasePermission):
         if request.method in SAFE_METHODS:
             return True
         tenant = obj if obj.__class__.__name__ == "Tenant" else getattr(obj, "tenant", None)
-        return tenant is not None and access.can_act(request.user, tenant)
+        if tenant is not None and access.can_act(request.user, tenant):
+            return True
+        audit.record_denied(
+            user=request.user,
+            action=f"{getattr(view, 'basename', '') or type(view).__name__}.{view.action}",
+            tenant=tenant,
+            target=obj,
+            message=self.message,
+            via="api",
+        )
+        return False

@@ -5,6 +5,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.db import connection
 from django.urls import reverse
+from django.views.debug import SafeExceptionReporterFilter
 
 from tenants.fields import reveal
 from tenants.models import CredentialsStatus, Tenant, WixApp, secret_hint
@@ -215,3 +216,10 @@ def test_changelist_columns_search_and_filters(admin_client):
     assert "Wix app (OAuth)" in everything
     assert [t.name for t in searched.context["cl"].result_list] == ["Salon Aurora"]
     assert [t.name for t in inactive.context["cl"].result_list] == ["Dental Care"]
+
+
+def test_error_reports_never_show_the_posted_secrets(admin_client):
+    response = admin_client.post(url("tenant_add"), tenant_form(api_key="IST.the-posted-key"))
+
+    posted = SafeExceptionReporterFilter().get_post_parameters(response.wsgi_request)
+    assert posted["api_key"] == SafeExceptionReporterFilter.cleansed_substitute

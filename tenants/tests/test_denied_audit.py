@@ -1,0 +1,61 @@
+"""Refused attempts are audited as DENIED, once per user, action and tenant per window."""
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from tenants.models import AuditEvent, AuditOutcome, Role, TenantMembership
+from tenants.tests.factories import TenantFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    tenant = TenantFactory(name="Viewed")
+    user = django_user_model.objects.create_user("victor", is_staff=True)
+    TenantMembership.objects.create(user=user, tenant=tenant, role=Role.VIEWER)
+    user.viewed = tenant
+    return user
+
+
+def test_a_viewers_refused_api_action_is_audited_once_per_window(viewer):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=viewer)[1]}")
+
+    answers = [
+        client.post(f"/api/v1/tenants/{viewer.viewed.pk}/deactivate/").status_code for _ in range(5)
+    ]
+
+    assert answers == [403] * 5
+    event = AuditEvent.objects.get(outcome=AuditOutcome.DENIED)
+    assert (event.username, event.tenant, event.action, event.via) == (
+        "victor",
+        viewer.viewed,
+        "tenant.deactivate",
+        "api",
+    )
+    viewer.viewed.refresh_from_db()
+    assert viewer.viewed.is_active
+
+
+def test_an_admin_action_on_a_tenant_one_only_views_is_audited(client, django_user_model):
+    viewed, operated = TenantFactory(name="Viewed"), TenantFactory(name="Operated")
+    user = django_user_model.objects.create_user("olga", is_staff=True)
+    TenantMembership.objects.create(user=user, tenant=viewed, role=Role.VIEWER)
+    TenantMembership.objects.create(user=user, tenant=operated, role=Role.OPERATOR)
+    client.force_login(user)
+
+    client.post(
+        reverse("admin:tenants_tenant_changelist"),
+        {"action": "verify_credentials", ACTION_CHECKBOX_NAME: [viewed.pk]},
+    )
+
+    event = AuditEvent.objects.get(outcome=AuditOutcome.DENIED)
+    assert (event.username, event.action, event.via) == (
+        "olga",
+        "tenant.verify_credentials",
+        "admin",
+    )
