@@ -8,6 +8,8 @@ data, so a membership is all a staff user needs.
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
@@ -145,6 +147,22 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return [
             ScopedTenantFilter if f == "tenant" else f for f in super().get_list_filter(request)
         ]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except PermissionDenied:
+            if request.method == "POST":
+                # A change posted without the right to it: a viewer's forged form.
+                obj = self.get_object(request, unquote(object_id)) if object_id else None
+                audit.record_denied(
+                    user=request.user,
+                    action=f"{self.opts.model_name}.change",
+                    tenant=self.tenant_of(obj),
+                    target=obj,
+                    via="admin",
+                )
+            raise
 
     # --- Actions: only operators, only on their tenants ---------------------------------
 

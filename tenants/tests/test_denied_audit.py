@@ -59,3 +59,18 @@ def test_an_admin_action_on_a_tenant_one_only_views_is_audited(client, django_us
         "tenant.verify_credentials",
         "admin",
     )
+
+
+def test_a_viewers_forged_change_form_is_refused_and_audited(client, viewer):
+    client.force_login(viewer)
+
+    response = client.post(
+        reverse("admin:tenants_tenant_change", args=[viewer.viewed.pk]),
+        {"name": "Forged", "site_id": viewer.viewed.site_id, "is_active": "on"},
+    )
+
+    assert response.status_code == 403
+    event = AuditEvent.objects.get(outcome=AuditOutcome.DENIED)
+    assert (event.action, event.tenant, event.via) == ("tenant.change", viewer.viewed, "admin")
+    viewer.viewed.refresh_from_db()
+    assert viewer.viewed.name == "Viewed"
