@@ -223,9 +223,10 @@ REST_FRAMEWORK = {
         # Requests without valid credentials, per client address.
         "anon": env.str("API_ANON_THROTTLE_RATE", default="60/min"),
     },
-    # Proxies in front of the portal that append the client's address to X-Forwarded-For;
-    # 0 takes REMOTE_ADDR, which a client cannot forge (DRF's default trusts the header).
-    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
+    # Proxies in front of the portal that append the client's address to X-Forwarded-For
+    # (the same count as the admin's login lockout); 0 takes REMOTE_ADDR, which a client
+    # cannot forge (DRF's default, None, trusts the whole header).
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.CursorPage",
     "PAGE_SIZE": 100,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
