@@ -7,8 +7,10 @@ site and every `@admin.register` lands here.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import path
 
-from . import dashboard
+from . import dashboard, two_factor
+from .two_factor_views import PortalLoginForm, enrolment
 
 
 class PortalAdminSite(admin.AdminSite):
@@ -17,8 +19,67 @@ class PortalAdminSite(admin.AdminSite):
     index_title = "Dashboard"
     # The connection list needs the width; breadcrumbs and the index lead everywhere.
     enable_nav_sidebar = False
+    # Asks for the second factor of users who have one (portal.two_factor).
+    login_template = "admin/portal_login.html"
+    login_form = PortalLoginForm
+
+    def has_permission(self, request):
+        """Staff, and past their second factor when they have one."""
+        return super().has_permission(request) and two_factor.session_is_verified(request)
+
+    def get_urls(self):
+        urls = [
+            path(
+                "two-factor/",
+                self.admin_view(enrolment),
+                {"admin_site": self},
+                name="two_factor",
+            )
+        ]
+        return urls + super().get_urls()
 
     def index(self, request, extra_context=None):
         """The app list, with the dashboard of the tenants the user can see above it."""
         context = {"dashboard": dashboard.build(request.user), **(extra_context or {})}
         return super().index(request, extra_context=context)
+
+
+class SuperuserOnlyAdmin:
+    """Mixin: login attempts and second-factor devices are for superusers alone, whatever
+    model permissions a staff user holds (unlocking an account, resetting a lost phone)."""
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request, obj=None):
+        # Attempts are recorded by logins, devices enrolled by their user.
+        return False
+
+
+def restrict_security_admins(site: admin.AdminSite) -> None:
+    """Re-register django-axes' and django-otp's admins as superuser-only.
+
+    Called once every app's admin module has registered its models (PortalConfig.ready).
+    """
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    for model in (AccessAttempt, AccessLog, AccessFailureLog, TOTPDevice, StaticDevice):
+        if not site.is_registered(model):
+            continue
+        model_admin = site.get_model_admin(model).__class__
+        site.unregister(model)
+        restricted = type(
+            f"SuperuserOnly{model_admin.__name__}", (SuperuserOnlyAdmin, model_admin), {}
+        )
+        site.register(model, restricted)

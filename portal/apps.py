@@ -10,7 +10,14 @@ class PortalConfig(AppConfig):
     default = True
 
     def ready(self) -> None:
+        from django.contrib import admin
+
         from . import checks  # noqa: F401  (registers system checks)
+        from .admin import restrict_security_admins
+
+        # The admin site has autodiscovered every app's admin module by now (its app
+        # config comes first in INSTALLED_APPS).
+        restrict_security_admins(admin.site)
 
 
 class PortalAdminConfig(admin_apps.AdminConfig):

@@ -37,6 +37,10 @@ INSTALLED_APPS = [
     "simple_history",
     "django_celery_beat",
     "django_celery_results",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",  # recovery codes
     "portal",
     "tenants",
     "connections",
@@ -49,9 +53,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified()
+    "portal.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes requires: it turns a flagged lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -109,6 +117,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes' backend first: it refuses a locked-out username and address before any
+# password is checked. The API authenticates with tokens, never through these backends.
+AUTHENTICATION_BACKENDS = [
+    "portal.lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -131,6 +145,30 @@ STORAGES = {
 # Comma-separated Fernet keys: the first encrypts, every one decrypts (key rotation).
 # Unset, a key derived from SECRET_KEY is used and a system check says so.
 PORTAL_ENCRYPTION_KEYS = env.list("PORTAL_ENCRYPTION_KEYS", default=[])
+
+# --- Admin login -----------------------------------------------------------------------
+# django-axes: after AXES_FAILURE_LIMIT failed logins for one username from one address,
+# that pair is refused for AXES_COOLOFF_TIME hours, or until a superuser deletes its
+# access attempt in the admin. Attempts live in the database, shared by every process.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(hours=env.float("AXES_COOLOFF_TIME", default=1.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
+# Failed attempts store the POSTed form; the second factor's code is masked like the password.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token"]
+# Behind N proxies, the client's address is the Nth from the right of X-Forwarded-For;
+# 0 (direct connections) uses REMOTE_ADDR only, which a client cannot forge.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "portal.lockout.client_ip"
+
+# django-otp: staff may add a TOTP app as a second factor (admin, "Two-factor
+# authentication"); PORTAL_REQUIRE_2FA makes it compulsory for every staff user.
+PORTAL_REQUIRE_2FA = env.bool("PORTAL_REQUIRE_2FA", default=False)
+OTP_TOTP_ISSUER = "Calendar Connections Portal"
+# Keys and recovery codes are never shown in the admin's device pages.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Wix -------------------------------------------------------------------------------
 WIX_API_BASE_URL = env.str("WIX_API_BASE_URL", default="https://www.wixapis.com")
