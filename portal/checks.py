@@ -1,7 +1,7 @@
 """System checks for settings that must never reach production as their dev defaults."""
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 
 @register(deploy=True)
@@ -14,5 +14,47 @@ def check_secret_key(app_configs=None, **kwargs):
             "SECRET_KEY is the development placeholder while DEBUG is off.",
             hint="Set SECRET_KEY in the environment (a long random string).",
             id="portal.E001",
+        )
+    ]
+
+
+@register(deploy=True)
+def check_celery_broker(app_configs=None, **kwargs):
+    """Without a broker, refreshes and remote actions run inside the web request."""
+    if settings.CELERY_BROKER_URL:
+        return []
+    return [
+        Warning(
+            "CELERY_BROKER_URL is unset: refreshes and remote actions run inside web "
+            "requests and no beat schedule refreshes the tenants.",
+            hint="Set CELERY_BROKER_URL to Redis (e.g. redis://host:6379/0) and run a "
+            "Celery worker and exactly one beat process.",
+            id="portal.W001",
+        )
+    ]
+
+
+# Backends whose entries live in one process (or on one machine's disk, unlocked).
+PROCESS_LOCAL_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+    "django.core.cache.backends.filebased.FileBasedCache",
+}
+
+
+@register(deploy=True)
+def check_shared_cache(app_configs=None, **kwargs):
+    """The refresh lock, the per-site request budget and the API throttle live in the cache:
+    a process-local one gives each worker its own, and together they exceed every limit."""
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if backend not in PROCESS_LOCAL_CACHES:
+        return []
+    return [
+        Warning(
+            f"The default cache is {backend.rsplit('.', 1)[-1]}, local to each process: "
+            "refresh locks, Wix request budgets and API throttles are not shared between "
+            "workers.",
+            hint="Set CACHE_URL to Redis (e.g. rediscache://host:6379/1).",
+            id="portal.W002",
         )
     ]

@@ -150,6 +150,18 @@ STORAGES = {
 # Unset, a key derived from SECRET_KEY is used and a system check says so.
 PORTAL_ENCRYPTION_KEYS = env.list("PORTAL_ENCRYPTION_KEYS", default=[])
 
+# --- HTTPS -----------------------------------------------------------------------------
+# Off by default so development and the tests run over plain HTTP; production turns them
+# on (README, Production). SECURE_PROXY_SSL_HEADER is "HEADER,value" as the TLS proxy sets
+# it, e.g. HTTP_X_FORWARDED_PROTO,https; only behind a proxy that overwrites that header.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SECURE_PROXY_SSL_HEADER = tuple(env.list("SECURE_PROXY_SSL_HEADER", default=[])) or None
+
 # --- Admin login -----------------------------------------------------------------------
 # django-axes: after AXES_FAILURE_LIMIT failed logins for one username from one address,
 # that pair is refused for AXES_COOLOFF_TIME hours, or until a superuser deletes its
