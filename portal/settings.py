@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from csp.constants import NONCE, NONE, SELF, UNSAFE_HASHES, UNSAFE_INLINE
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -307,23 +307,16 @@ SPECTACULAR_SETTINGS |= {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
-# Scripts: the portal's own files, inline scripts carrying the request's nonce
-# ({{ request.csp_nonce }}), and, by hash, the inline scripts of the connect pages
-# (templates/admin/tenants/tenant/connect.html and connect_link.html, plus the link field's
-# onfocus handler) until they carry the nonce; portal/tests/test_csp_browser.py fails when a
-# template's inline script is allowed by neither. Never 'unsafe-inline' for scripts.
+# Scripts: the portal's own files and inline scripts carrying the request's nonce
+# ({{ request.csp_nonce }}); portal/tests/test_csp_browser.py fails when a template's inline
+# script has none. Never 'unsafe-inline' for scripts, and no inline event handlers.
 # Styles allow inline <style> and style="": the portal's admin templates, the browsable
 # API's and Swagger UI's use them (the latter two are not ours to change), and a style runs
 # no script. A nonce in style-src would make browsers ignore 'unsafe-inline', so none there.
-CSP_INLINE_SCRIPT_HASHES = [
-    "'sha256-RNqn8Y+LMAQUj3+ClKB0ifOEYithFQR/EegvBDq8kzA='",  # connect.html
-    "'sha256-6JX06PRbToVWSt4OdEB8hNt6Zo0Ike65cs6iXnq9HSQ='",  # connect_link.html
-    "'sha256-biFQTroSCI3Z5BmsMGyEE2jFZdwjjG1Oe7JLytgH6jM='",  # connect_link.html onfocus
-]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
-        "script-src": [SELF, NONCE, UNSAFE_HASHES, *CSP_INLINE_SCRIPT_HASHES],
+        "script-src": [SELF, NONCE],
         "style-src": [SELF, UNSAFE_INLINE],
         # data: for the SVG icons Swagger UI and the admin draw from CSS.
         "img-src": [SELF, "data:"],

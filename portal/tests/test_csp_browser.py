@@ -66,8 +66,8 @@ def test_swagger_ui_comes_from_the_portal_with_its_script_nonced():
 
 
 def test_every_inline_script_of_the_templates_is_allowed():
-    """An inline script needs nonce="{{ request.csp_nonce }}", or its hash in script-src
-    (settings.CSP_INLINE_SCRIPT_HASHES); an event handler attribute needs its hash."""
+    """An inline script needs nonce="{{ request.csp_nonce }}" (or its hash in script-src);
+    an inline event handler attribute is refused unless its hash is allowed."""
     allowed = script_sources()
     refused = []
     for template in sorted(TEMPLATES.rglob("*.html")):
