@@ -7,6 +7,9 @@ site and every `@admin.register` lands here.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.contenttypes import views as contenttype_views
+from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.urls import path
 
 from . import dashboard, two_factor
@@ -34,7 +37,13 @@ class PortalAdminSite(admin.AdminSite):
                 self.admin_view(enrolment),
                 {"admin_site": self},
                 name="two_factor",
-            )
+            ),
+            # In place of Django's own, which lets a malformed id (a Job's is a UUID) raise.
+            path(
+                "r/<int:content_type_id>/<path:object_id>/",
+                self.admin_view(view_on_site),
+                name="view_on_site",
+            ),
         ]
         return urls + super().get_urls()
 
@@ -42,6 +51,14 @@ class PortalAdminSite(admin.AdminSite):
         """The app list, with the dashboard of the tenants the user can see above it."""
         context = {"dashboard": dashboard.build(request.user), **(extra_context or {})}
         return super().index(request, extra_context=context)
+
+
+def view_on_site(request, content_type_id, object_id):
+    """Django's "view on site" redirect; an id that is not one of the model's is a 404."""
+    try:
+        return contenttype_views.shortcut(request, content_type_id, object_id)
+    except ValidationError:
+        raise Http404("No such object.") from None
 
 
 class SuperuserOnlyAdmin:
