@@ -7,6 +7,7 @@ only some actions return (409, 502, 503) are declared on them with `error_respon
 
 from __future__ import annotations
 
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
@@ -43,6 +44,10 @@ class ErrorDetailSerializer(serializers.Serializer):
         help_text="For invalid input: field name to a list of messages (nested for nested input).",
     )
     wix = WixErrorSerializer(required=False)
+    requestId = serializers.CharField(  # the JSON key, as in `wix`
+        required=False,
+        help_text="For an unexpected error (500): the id its details are logged under.",
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -57,6 +62,12 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
         code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code])
         for code in codes
     }
+
+
+class PortalTokenScheme(KnoxTokenScheme):
+    """The portal's token check is knox's with a staff check; documented as knox's."""
+
+    target_class = "portal.api.authentication.TokenAuthentication"
 
 
 class PortalAutoSchema(AutoSchema):
@@ -75,7 +86,13 @@ class PortalAutoSchema(AutoSchema):
         has_body = (
             self.method in {"POST", "PUT", "PATCH"} and self.get_request_serializer() is not None
         )
-        if has_body or self._get_filter_parameters() or self._has_query_serializer():
+        # A page_size that is not a whole number from 1 up is refused, too.
+        if (
+            has_body
+            or self._get_filter_parameters()
+            or self._has_query_serializer()
+            or self._get_pagination_parameters()
+        ):
             codes.append(400)
         if has_body:
             codes.append(415)
@@ -83,6 +100,15 @@ class PortalAutoSchema(AutoSchema):
             # A detail path 404s for a foreign id; a list 404s for a cursor it did not make.
             codes.append(404)
         return codes
+
+    def _get_filter_parameters(self):
+        parameters = super()._get_filter_parameters()
+        for parameter in parameters:
+            # An empty filter is no filter (django-filter's rule; the browsable API's filter
+            # form sends every field, empty ones too).
+            if parameter.get("in") == "query":
+                parameter["allowEmptyValue"] = True
+        return parameters
 
     def _has_query_serializer(self) -> bool:
         return any(
