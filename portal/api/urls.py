@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from connections.api import views as connection_views
 from portal.api.errors import unknown_endpoint
+from tenants.api import tokens
 
 router = DefaultRouter()
 router.register("tenants", connection_views.TenantViewSet, basename="tenant")
@@ -17,6 +18,7 @@ router.register(
 router.register("refresh-runs", connection_views.RefreshRunViewSet, basename="refresh-run")
 router.register("audit-events", connection_views.AuditEventViewSet, basename="audit-event")
 router.register("jobs", connection_views.JobViewSet, basename="job")
+router.register("me/tokens", tokens.MyTokenViewSet, basename="me-token")
 
 urlpatterns = [
     path("v1/", include(router.urls)),
