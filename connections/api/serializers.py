@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from django.utils import timezone
 from django_celery_results.models import TaskResult
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -11,13 +12,30 @@ from connections.models import (
     Connection,
     ConnectionChange,
     ConnectRequest,
+    ConnectRequestStatus,
     Job,
     Provider,
     RefreshRun,
     Schedule,
 )
+from portal.api.pagination import MAX_ID
+from tenants import access
 from tenants.models import AuditEvent
 from wixapi import types as wix
+
+# Serializers of rows are output only. Their relations are read-only: a writable one
+# offers its whole queryset (every tenant's rows) as choices in the browsable API's forms.
+
+
+class NoInputSerializer(serializers.Serializer):
+    """The input of an action that takes none: its browsable-API form is a button."""
+
+
+class PortalIdField(serializers.IntegerField):
+    """A portal id in a body: beyond 64 bits no row can have it, so it is a field error."""
+
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
 
 
 class ProviderSerializer(serializers.ModelSerializer):
@@ -35,6 +53,7 @@ class ProviderSerializer(serializers.ModelSerializer):
             "can_update_sync_config",
             "removed_at",
         ]
+        read_only_fields = ["tenant"]
 
 
 class ScheduleSerializer(serializers.ModelSerializer):
@@ -54,6 +73,7 @@ class ScheduleSerializer(serializers.ModelSerializer):
             "time_zone",
             "removed_at",
         ]
+        read_only_fields = ["tenant"]
 
 
 class ScheduleRefSerializer(serializers.ModelSerializer):
@@ -102,6 +122,12 @@ class SyncConfigSerializer(serializers.Serializer):
     def get_fields(self):
         # `import` is a Python keyword, so the fields are named here rather than declared.
         return {"import": ImportSerializer(), "export": ExportSerializer()}
+
+    def to_representation(self, instance):
+        # The browsable API prefills the form with the connection's current config.
+        if isinstance(instance, Connection):
+            instance = sync_config_of(instance)
+        return super().to_representation(instance)
 
     def validate(self, attrs):
         for direction in ("import", "export"):
@@ -166,17 +192,22 @@ class ConnectionSerializer(serializers.ModelSerializer):
             "status_changed_at",
             "removed_at",
         ]
+        read_only_fields = ["tenant"]
 
     @extend_schema_field(SyncConfigSerializer)
     def get_sync_config(self, row: Connection) -> dict:
-        return {
-            "import": {
-                "enabled": row.import_enabled,
-                "mode": row.import_mode or None,
-                "calendars": row.import_calendars,
-            },
-            "export": {"enabled": row.export_enabled, "mode": row.export_mode or None},
-        }
+        return sync_config_of(row)
+
+
+def sync_config_of(row: Connection) -> dict:
+    return {
+        "import": {
+            "enabled": row.import_enabled,
+            "mode": row.import_mode or None,
+            "calendars": row.import_calendars,
+        },
+        "export": {"enabled": row.export_enabled, "mode": row.export_mode or None},
+    }
 
 
 class ConnectionChangeSerializer(serializers.ModelSerializer):
@@ -192,6 +223,7 @@ class ConnectionChangeSerializer(serializers.ModelSerializer):
             "new_value",
             "changed_at",
         ]
+        read_only_fields = ["connection", "refresh_run"]
 
 
 class RefreshRunSerializer(serializers.ModelSerializer):
@@ -214,6 +246,7 @@ class RefreshRunSerializer(serializers.ModelSerializer):
             "wix_request_id",
             "wix_calls",
         ]
+        read_only_fields = ["tenant"]
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -235,12 +268,13 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "wix_request_id",
             "via",
         ]
+        read_only_fields = ["tenant"]
 
 
 class OAuthConnectSerializer(serializers.Serializer):
-    tenant = serializers.IntegerField()
-    schedule = serializers.IntegerField(help_text="The portal id of the schedule.")
-    provider = serializers.IntegerField(help_text="The portal id of the provider.")
+    tenant = PortalIdField(help_text="The portal id of the tenant.")
+    schedule = PortalIdField(help_text="The portal id of the schedule.")
+    provider = PortalIdField(help_text="The portal id of the provider.")
 
 
 class CredentialsConnectSerializer(OAuthConnectSerializer):
@@ -254,7 +288,10 @@ class CredentialsConnectSerializer(OAuthConnectSerializer):
 
 
 class ConnectRequestSerializer(serializers.ModelSerializer):
-    oauth_url = serializers.CharField(read_only=True)
+    """A connect request; `oauth_url`, a bearer link that acts for the tenant, only to those
+    who may act on the tenant themselves, and only while the request can still complete."""
+
+    oauth_url = serializers.SerializerMethodField()
 
     class Meta:
         model = ConnectRequest
@@ -272,6 +309,29 @@ class ConnectRequestSerializer(serializers.ModelSerializer):
             "expires_at",
             "completed_at",
         ]
+        read_only_fields = ["tenant", "schedule", "provider", "connection"]
+
+    @extend_schema_field(
+        serializers.CharField(
+            allow_null=True,
+            help_text="While pending and unexpired, to operators of the tenant; else null.",
+        )
+    )
+    def get_oauth_url(self, row: ConnectRequest) -> str | None:
+        live = row.status == ConnectRequestStatus.PENDING and row.expires_at > timezone.now()
+        if not (live and row.oauth_url and self._may_act_on(row.tenant_id)):
+            return None
+        return row.oauth_url
+
+    def _may_act_on(self, tenant_id: int) -> bool:
+        # Once per response, not per row: a list stays at its number of queries.
+        if "operable_tenant_ids" not in self.context:
+            request = self.context.get("request")
+            user = getattr(request, "user", None)
+            ids = access.operable_tenant_ids(user) if user is not None else []
+            self.context["operable_tenant_ids"] = None if ids is None else set(ids)
+        ids = self.context["operable_tenant_ids"]
+        return ids is None or tenant_id in ids
 
 
 class EventSerializer(serializers.Serializer):
@@ -340,6 +400,7 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = ["id", "tenant", "kind", "status", "result", "created_at"]
+        read_only_fields = ["tenant"]
 
     def _task(self, job: Job) -> TaskResult | None:
         cache = self.context.setdefault("task_results", {})

@@ -35,6 +35,7 @@ from .serializers import (
     EventSerializer,
     EventsQuerySerializer,
     JobSerializer,
+    NoInputSerializer,
     OAuthConnectSerializer,
     ProviderSerializer,
     RefreshRunSerializer,
@@ -59,8 +60,11 @@ def scoped(queryset, user):
 class TenantViewSet(BaseTenantViewSet):
     """Tenants, with their mirror: refresh, providers, schedules, events."""
 
+    # The base's filterset_fields, with a boolean that refuses what it cannot read.
+    filterset_class = filters.TenantFilter
+
     @extend_schema(request=None, responses={202: JobAccepted, **error_responses(409)})
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], serializer_class=NoInputSerializer)
     def refresh(self, request, pk=None):
         """Queue a refresh; 202 with the job to poll at /api/v1/jobs/{id}/, 409 if one runs."""
         tenant = self.get_object()
@@ -136,7 +140,11 @@ class TenantViewSet(BaseTenantViewSet):
 
 
 class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
-    """Mirrored connections of the user's tenants, newest first, cursor-paged."""
+    """Mirrored connections of the user's tenants, newest first, cursor-paged.
+
+    Each action names the serializer of its input (`serializer_class=`), which is also what
+    the browsable API builds its form from: none lists another tenant's rows.
+    """
 
     serializer_class = ConnectionSerializer
     filterset_class = filters.ConnectionFilter
@@ -154,7 +162,7 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(ConnectionSerializer(row).data)
 
     @extend_schema(request=None, responses={200: ConnectionSerializer, **WIX_ERRORS})
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], serializer_class=NoInputSerializer)
     def disconnect(self, request, pk=None):
         """Disconnect in Wix; Wix removes exported bookings from the external calendar."""
         return self._act(request, operations.disconnect)
@@ -162,11 +170,13 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         request=SyncConfigSerializer, responses={200: ConnectionSerializer, **WIX_ERRORS}
     )
-    @action(detail=True, methods=["put"], url_path="sync-config")
+    @action(
+        detail=True, methods=["put"], url_path="sync-config", serializer_class=SyncConfigSerializer
+    )
     def sync_config(self, request, pk=None):
         """Replace the sync config with the complete one given, if the provider allows it."""
         connection = self.get_object()
-        wanted = SyncConfigSerializer(data=request.data)
+        wanted = self.get_serializer(data=request.data)
         wanted.is_valid(raise_exception=True)
         row = operations.set_sync_config(
             connection, wanted.to_sync_config(), user=request.user, via="api"
@@ -174,7 +184,7 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(ConnectionSerializer(row).data)
 
     @extend_schema(request=None, responses={200: ConnectionSerializer, **WIX_ERRORS})
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], serializer_class=NoInputSerializer)
     def refresh(self, request, pk=None):
         """Read this connection from Wix now and update the mirror."""
         return self._act(request, operations.refresh_connection)
@@ -189,7 +199,11 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 def _tenant_for_action(request, tenant_id: int) -> Tenant:
-    """The tenant the user may act on: 404 when it is not theirs, 403 when they only view."""
+    """The tenant the user may act on: 404 when it is not theirs, 403 when they only view.
+
+    Another tenant's id and one that exists nowhere get the same answer, as do another
+    tenant's schedule or provider and a missing one (below): nothing tells them apart.
+    """
     tenant = access.visible_tenants(request.user).filter(pk=tenant_id).first()
     if tenant is None:
         raise NotFound("No such tenant.")
@@ -211,9 +225,10 @@ def _schedule_and_provider(tenant: Tenant, data) -> tuple[Schedule, Provider]:
     return schedule, provider
 
 
-def _connect_target(request, serializer_class) -> tuple[dict, Tenant, Schedule, Provider]:
+def _connect_target(view) -> tuple[dict, Tenant, Schedule, Provider]:
     """Validate a connect request's body; return it with the tenant, schedule and provider."""
-    data = serializer_class(data=request.data)
+    request = view.request
+    data = view.get_serializer(data=request.data)
     data.is_valid(raise_exception=True)
     tenant = _tenant_for_action(request, data.validated_data["tenant"])
     schedule, provider = _schedule_and_provider(tenant, data.validated_data)
@@ -229,10 +244,10 @@ class ConnectViewSet(viewsets.GenericViewSet):
     @extend_schema(
         request=OAuthConnectSerializer, responses={201: ConnectRequestSerializer, **CONNECT_ERRORS}
     )
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], serializer_class=OAuthConnectSerializer)
     def oauth(self, request):
         """Start an OAuth connect; send the calendar owner to `oauth_url`."""
-        _, tenant, schedule, provider = _connect_target(request, OAuthConnectSerializer)
+        _, tenant, schedule, provider = _connect_target(self)
         started = operations.start_oauth_connect(
             tenant=tenant,
             schedule=schedule,
@@ -242,17 +257,18 @@ class ConnectViewSet(viewsets.GenericViewSet):
             return_url=lambda state: request.build_absolute_uri(f"/connect/return/{state}/"),
         )
         return Response(
-            ConnectRequestSerializer(started.request).data, status=status.HTTP_201_CREATED
+            ConnectRequestSerializer(started.request, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED,
         )
 
     @extend_schema(
         request=CredentialsConnectSerializer,
         responses={201: ConnectionSerializer, **CONNECT_ERRORS},
     )
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], serializer_class=CredentialsConnectSerializer)
     def credentials(self, request):
         """Connect with the calendar account's email and password (never stored)."""
-        data, tenant, schedule, provider = _connect_target(request, CredentialsConnectSerializer)
+        data, tenant, schedule, provider = _connect_target(self)
         row = operations.connect_with_credentials(
             tenant=tenant,
             schedule=schedule,
