@@ -55,8 +55,8 @@ def make_world(wix_sandbox, user_model) -> World:
         refresh_tenant(tenant)
         setattr(w, f"site_{name}", site)
         setattr(w, f"tenant_{name}", tenant)
-    w.operator = user_model.objects.create_user("olga")
-    w.viewer = user_model.objects.create_user("victor")
+    w.operator = user_model.objects.create_user("olga", is_staff=True)
+    w.viewer = user_model.objects.create_user("victor", is_staff=True)
     w.superuser = user_model.objects.create_superuser("root", "root@example.com", None)
     TenantMembership.objects.create(user=w.operator, tenant=w.tenant_a, role=Role.OPERATOR)
     TenantMembership.objects.create(user=w.viewer, tenant=w.tenant_a, role=Role.VIEWER)
@@ -511,7 +511,9 @@ def test_schema_and_docs_are_served():
 
 
 def test_user_without_tenants_is_403(django_user_model):
-    response = client_for(django_user_model.objects.create_user("nobody")).get("/api/v1/tenants/")
+    response = client_for(django_user_model.objects.create_user("nobody", is_staff=True)).get(
+        "/api/v1/tenants/"
+    )
 
     assert response.status_code == 403
     assert response.json()["error"]["message"] == "Your user has no tenants."

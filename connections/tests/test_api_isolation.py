@@ -10,11 +10,15 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 from django.db import connection as db_connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
+from knox.models import AuthToken
+from rest_framework.test import APIClient
 
 from connections.models import (
     Connection,
@@ -29,7 +33,7 @@ from connections.tests.test_api import client_for, make_world
 from portal.api.urls import router
 from tenants import audit
 from tenants.models import AuditEvent, Tenant
-from tenants.tests.factories import TenantFactory
+from tenants.tests.factories import TenantFactory, WixAppFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -75,6 +79,8 @@ class Endpoint:
     body: Callable[[Tenant], dict] | None = None
     # Lists address another tenant through their `tenant` filter; that is a 400.
     foreign_status: int = 404
+    # About the caller, not a tenant (their own API tokens): any staff user may act on it.
+    per_user: bool = False
 
     @property
     def safe(self) -> bool:
@@ -98,6 +104,14 @@ def detail(collection: str, model=None, suffix: str = "") -> Callable[[Tenant], 
 
 def listed(collection: str) -> Callable[[Tenant], str]:
     return lambda tenant: f"/api/v1/{collection}/?tenant={tenant.pk}"
+
+
+def newest_token_url(tenant: Tenant) -> str:
+    """The newest API token of a user who sees `tenant`: for the caller's own tenant, the
+    token the caller has just been given; for another tenant, someone else's."""
+    sees = Q(user__is_superuser=True) | Q(user__tenant_memberships__tenant=tenant)
+    token = AuthToken.objects.filter(sees).order_by("-created").first()
+    return f"/api/v1/me/tokens/{token.token_key}/"
 
 
 ENDPOINTS = [
@@ -155,6 +169,11 @@ ENDPOINTS = [
     Endpoint("audit-event-list", "get", listed("audit-events"), foreign_status=400),
     Endpoint("audit-event-retrieve", "get", detail("audit-events", AuditEvent)),
     Endpoint("job-retrieve", "get", detail("jobs", Job)),
+    # Per user: another user's token is out of reach (404); lists show only one's own.
+    Endpoint(
+        "me-token-list", "get", lambda t: "/api/v1/me/tokens/", foreign_status=200, per_user=True
+    ),
+    Endpoint("me-token-destroy", "delete", newest_token_url, per_user=True),
 ]
 # Creating a tenant addresses no tenant's object; only superusers may (403 otherwise).
 NOT_ABOUT_A_TENANT = {"tenant-create"}
@@ -232,7 +251,7 @@ def test_a_viewer_reads_their_tenants_objects(world, endpoint):
     ]
 
 
-@pytest.mark.parametrize("endpoint", UNSAFE, ids=str)
+@pytest.mark.parametrize("endpoint", [e for e in UNSAFE if not e.per_user], ids=str)
 def test_a_viewer_cannot_act(world, endpoint):
     before = snapshot(world)
 
@@ -250,7 +269,7 @@ def test_an_operator_can_act(world, endpoint):
 
     response = endpoint.call(client, world.tenant_a)
 
-    assert response.status_code in (200, 201, 202), response.content
+    assert response.status_code in (200, 201, 202, 204), response.content
 
 
 # --- Query counts -----------------------------------------------------------------------------
@@ -330,3 +349,114 @@ def test_change_history_query_count_does_not_grow(world, django_assert_max_num_q
 
     with django_assert_max_num_queries(few):
         assert len(client.get(url).json()["results"]) >= 40
+
+
+# --- The browsable API's forms ----------------------------------------------------------------
+
+
+class Options(HTMLParser):
+    """Every <select>'s options in a page: {select name: [(value, label), ...]}."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.selects: dict[str, list[tuple[str, str]]] = {}
+        self._select: str | None = None
+        self._option: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "select":
+            self._select = attrs.get("name") or ""
+            self.selects.setdefault(self._select, [])
+        elif tag == "option" and self._select is not None:
+            self._option = [attrs.get("value") or "", ""]
+
+    def handle_data(self, data):
+        if self._option is not None:
+            self._option[1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "option" and self._option is not None:
+            self.selects[self._select].append((self._option[0], self._option[1].strip()))
+            self._option = None
+        elif tag == "select":
+            self._select = None
+
+
+def browsable_client(user) -> APIClient:
+    """A logged-in admin session, as the browsable API is used."""
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+def other_apps() -> list[str]:
+    """Wix apps the operator of tenant A has nothing to do with: their names and app ids."""
+    apps = [WixAppFactory(name="Agency app of B"), WixAppFactory(name="Unused agency app")]
+    return [value for app in apps for value in (app.name, str(app.app_id))]
+
+
+def assert_lists_nothing_foreign(world, response, foreign: list[str]) -> None:
+    assert response["Content-Type"].startswith("text/html"), response.content[:200]
+    page = response.content.decode()
+    assert not [marker for marker in foreign if marker in page]
+    mine = {
+        "tenant": {str(world.tenant_a.pk)},
+        "schedule": {
+            str(pk)
+            for pk in Schedule.objects.filter(tenant=world.tenant_a).values_list("pk", flat=True)
+        },
+        "provider": {
+            str(pk)
+            for pk in Provider.objects.filter(tenant=world.tenant_a).values_list("pk", flat=True)
+        },
+        "connection": {
+            str(pk)
+            for pk in Connection.objects.filter(tenant=world.tenant_a).values_list("pk", flat=True)
+        },
+        "wix_app": set(),
+    }
+    options = Options()
+    options.feed(page)
+    for name, offered in options.selects.items():
+        values = {value for value, _ in offered if value}
+        if name in mine:
+            assert values <= mine[name], (name, offered)
+
+
+# Each route's page once: its forms are those of every method the route serves.
+PAGES = list({endpoint.url: endpoint for endpoint in ENDPOINTS}.values())
+
+
+@pytest.mark.parametrize("endpoint", PAGES, ids=str)
+def test_browsable_api_forms_offer_only_the_users_tenants(world, endpoint):
+    """GET with Accept: text/html, as an operator of tenant A logged into the admin: no form
+    (<select>, raw-data form or filter form) lists another tenant, its rows or a Wix app."""
+    foreign = [*tenant_b_markers(world), *other_apps()]
+    client = browsable_client(world.operator)
+    if endpoint.per_user:
+        client_for(world.operator)  # a token of the operator's, for the token route's URL
+
+    response = client.get(endpoint.url(world.tenant_a), HTTP_ACCEPT="text/html")
+
+    assert response.status_code in (200, 405), response.content[:300]
+    assert_lists_nothing_foreign(world, response, foreign)
+
+
+@pytest.mark.parametrize("endpoint", UNSAFE, ids=str)
+def test_browsable_api_answers_to_forms_offer_only_the_users_tenants(world, endpoint):
+    """The page answering a form's submission re-renders the forms from its own serializer:
+    it lists nothing of another tenant either (created tenants aside: superusers only)."""
+    foreign = [*tenant_b_markers(world), *other_apps()]
+    client = browsable_client(world.operator)
+    if endpoint.per_user:
+        client_for(world.operator)
+    body = endpoint.body(world.tenant_a) if endpoint.body else None
+
+    response = getattr(client, endpoint.method)(
+        endpoint.url(world.tenant_a), body, format="json", HTTP_ACCEPT="text/html"
+    )
+
+    assert response.status_code in (200, 201, 202, 204, 403), response.content[:300]
+    if response.status_code != 204:
+        assert_lists_nothing_foreign(world, response, foreign)
