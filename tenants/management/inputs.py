@@ -1,10 +1,12 @@
 """Shared by the scripting commands: secrets from stdin or the environment, one-line errors."""
 
+import argparse
 import os
 import sys
+from collections.abc import Callable
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, CommandParser
 
 
 def read_secret(*, options, stdin_flag: str, env_flag: str, what: str) -> str:
@@ -41,3 +43,38 @@ def validation_message(error: ValidationError) -> str:
         text = " ".join(messages)
         parts.append(text if field == NON_FIELD_ERRORS else f"{field}: {text}")
     return "; ".join(parts)
+
+
+# The largest id a row can have (a signed 64-bit integer in SQLite and PostgreSQL); the
+# database refuses a larger one as a query parameter, with a traceback.
+MAX_ID = 2**63 - 1
+
+
+def bounded_int(low: int, high: int, *, what: str) -> Callable[[str], int]:
+    """An add_argument type: a whole number from low to high; otherwise a one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}.") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {what} from {low} to {high}, not {value}.")
+        return value
+
+    return parse
+
+
+def one_line_errors(parser: CommandParser) -> CommandParser:
+    """Usage mistakes from the command line as one line on stderr and exit status 1, like a
+    CommandError, instead of argparse's usage block and status 2 (call_command still gets
+    its CommandError)."""
+    raise_or_exit = parser.error
+
+    def error(message: str):
+        if parser.called_from_command_line:
+            parser.exit(1, f"CommandError: {message}\n")
+        raise_or_exit(message)
+
+    parser.error = error
+    return parser

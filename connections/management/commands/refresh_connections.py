@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from connections import services
 from connections.models import RefreshOutcome, RefreshRun
+from tenants.management.inputs import MAX_ID, one_line_errors
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,9 @@ class Command(BaseCommand):
         "and print what changed. Exits with status 1 if any tenant's refresh failed."
     )
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        return one_line_errors(super().create_parser(prog_name, subcommand, **kwargs))
+
     def add_arguments(self, parser):
         parser.add_argument(
             "--tenant",
@@ -221,7 +225,8 @@ class Command(BaseCommand):
             return list(tenants.active())
         if not refs:
             raise CommandError("Name the tenants to refresh with --tenant ID_OR_SITE_ID, or --all.")
-        pks = {int(ref) for ref in refs if ref.isdigit()}
+        # No tenant has an id beyond 64 bits: an unknown tenant, not a query to refuse.
+        pks = {int(ref) for ref in refs if ref.isdigit() and int(ref) <= MAX_ID}
         site_ids = {ref.lower() for ref in refs if not ref.isdigit()}
         found = tenants.filter(Q(pk__in=pks) | Q(site_id__in=site_ids))
         by_ref = {str(t.pk): t for t in found} | {t.site_id: t for t in found}

@@ -10,6 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from connections.services import refresh_tenant
 from portal.demo import DEMO_SEED, ensure_admin, install_demo_tenants
+from portal.management.commands.wix_sandbox import PORT
+from tenants.management.inputs import one_line_errors
 from tenants.services import verify_credentials
 from wixapi.sandbox import Sandbox, seed_demo, serve
 
@@ -20,9 +22,12 @@ class Command(BaseCommand):
         "admin login, then serve the portal. Development only (DEBUG=true)."
     )
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        return one_line_errors(super().create_parser(prog_name, subcommand, **kwargs))
+
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
-        parser.add_argument("--sandbox-port", type=int, default=8765)
+        parser.add_argument("--sandbox-port", type=PORT, default=8765)
         parser.add_argument(
             "--no-serve", action="store_true", help="Seed, print the login and exit."
         )

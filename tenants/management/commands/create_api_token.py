@@ -8,6 +8,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from knox.models import AuthToken
 
+from tenants.management.inputs import bounded_int, one_line_errors
+
+# Ten years, as the admin's token form allows; far larger overflows the date arithmetic.
+MAX_EXPIRY_DAYS = 3650
+
 
 class Command(BaseCommand):
     help = (
@@ -15,24 +20,29 @@ class Command(BaseCommand):
         "keeps only a hash. The token sees what USER sees."
     )
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        return one_line_errors(super().create_parser(prog_name, subcommand, **kwargs))
+
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument(
             "--expiry",
-            type=int,
+            type=bounded_int(0, MAX_EXPIRY_DAYS, what="a number of days"),
             default=90,
             metavar="DAYS",
-            help="Days until the token expires (default 90; 0 for never).",
+            help=f"Days until the token expires (default 90, at most {MAX_EXPIRY_DAYS}; "
+            "0 for never).",
         )
 
     def handle(self, *args, username, expiry, **options):
-        if expiry < 0:
-            raise CommandError("--expiry takes a number of days, 0 or more.")
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user named {username!r}.")
         if not user.is_active:
             raise CommandError(f"User {username!r} is inactive.")
+        if not user.is_staff:
+            # The API refuses tokens of users who are not staff.
+            raise CommandError(f"User {username!r} is not staff; the API would refuse its token.")
         instance, token = AuthToken.objects.create(
             user=user, expiry=timedelta(days=expiry) if expiry else None
         )
