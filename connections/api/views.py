@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
-from connections import jobs, operations
+from connections import jobs, operations, tasks
 from connections.models import (
     Connection,
     ConnectionChange,
@@ -19,7 +19,7 @@ from connections.models import (
     RefreshRun,
     Schedule,
 )
-from portal.api.errors import Conflict
+from portal.api.errors import Conflict, Unavailable
 from portal.api.schema import error_responses
 from tenants import access
 from tenants.api.views import TenantViewSet as BaseTenantViewSet
@@ -63,7 +63,7 @@ class TenantViewSet(BaseTenantViewSet):
     # The base's filterset_fields, with a boolean that refuses what it cannot read.
     filterset_class = filters.TenantFilter
 
-    @extend_schema(request=None, responses={202: JobAccepted, **error_responses(409)})
+    @extend_schema(request=None, responses={202: JobAccepted, **error_responses(409, 503)})
     @action(detail=True, methods=["post"], serializer_class=NoInputSerializer)
     def refresh(self, request, pk=None):
         """Queue a refresh; 202 with the job to poll at /api/v1/jobs/{id}/, 409 if one runs."""
@@ -72,6 +72,9 @@ class TenantViewSet(BaseTenantViewSet):
             job = jobs.queue_refresh(tenant, user=request.user, via="api")
         except jobs.RefreshInProgress as exc:
             raise Conflict(str(exc)) from None
+        except tasks.LockUnavailable as exc:
+            # Its text names the cache's error; the answer says what the client can do.
+            raise Unavailable(exc.default_detail, code=exc.default_code) from None
         job.refresh_from_db()
         return Response({"job": JobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
 

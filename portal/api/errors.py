@@ -39,6 +39,12 @@ class Conflict(exceptions.APIException):
     default_detail = "The request conflicts with work in progress."
 
 
+class Unavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "unavailable"
+    default_detail = "The service is unavailable for now; try again in a minute."
+
+
 def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, reshaped; Wix and domain errors get their own statuses."""
     if isinstance(exc, WixError):

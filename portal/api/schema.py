@@ -21,7 +21,8 @@ ERROR_DESCRIPTIONS = {
     415: "The request body's Content-Type is not one the operation reads (send JSON).",
     429: "Too many requests with this token; retry after `Retry-After` seconds.",
     502: "Wix refused the request; `wix` carries Wix's code and request id.",
-    503: "Wix is unavailable or rate-limited us; `wix` carries Wix's code and request id.",
+    503: "Wix is unavailable or rate-limited us (`wix` carries Wix's code and request id), "
+    "or the portal's cache is (code `lock_unavailable`).",
 }
 
 
