@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -84,9 +85,24 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-}
+DATABASE_ENGINES = ("django.db.backends.sqlite3", "django.db.backends.postgresql")
+
+
+def database_from_env() -> dict:
+    """DATABASE_URL as Django's DATABASES entry; a URL of another kind is refused in one line
+    that never quotes it (it may hold a password)."""
+    try:
+        database = env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+    except (ValueError, KeyError):
+        database = {}
+    if database.get("ENGINE") not in DATABASE_ENGINES:
+        raise ImproperlyConfigured(
+            "DATABASE_URL must be sqlite:///path/to/file or postgres://user:password@host:port/name."
+        )
+    return database
+
+
+DATABASES = {"default": database_from_env()}
 # Connections outlive a request or a task (Celery's Django fixup closes them only once this
 # old): a worker refreshing tenant after tenant reuses one, and its prepared statements,
 # instead of opening a connection per task. Checked before reuse, so a dropped one is
@@ -170,6 +186,8 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(hours=env.float("AXES_COOLOFF_TIME", default=1.0))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# No start-up banner on every command; attempts and lockouts are still recorded.
+AXES_VERBOSE = False
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
 # Failed attempts store the POSTed form; the second factor's code is masked like the password.
@@ -256,9 +274,16 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
 # --- DRF -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        # knox's, refusing tokens of users no longer staff or active, and throttling refusals.
+        "portal.api.authentication.TokenAuthentication",
         # The browsable API and Swagger UI work with an admin login.
         "rest_framework.authentication.SessionAuthentication",
+    ],
+    # JSON that nests too deeply for Python's parser is a 400, not a RecursionError.
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
     # Throttles first: a request refused with 401 or 403 counts too (portal/api/throttling.py).
     "DEFAULT_PERMISSION_CLASSES": [

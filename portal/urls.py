@@ -8,3 +8,8 @@ urlpatterns = [
     path("api/", include("portal.api.urls")),
     path("connect/return/<str:state>/", connection_views.oauth_return, name="oauth-return"),
 ]
+
+# Under /api/ an error outside a view (a bad Host, an exception in middleware) still answers
+# in the API's JSON error shape; elsewhere Django's own pages.
+handler400 = "portal.api.errors.bad_request"
+handler500 = "portal.api.errors.server_error"

@@ -128,7 +128,8 @@ ENDPOINTS = [
         "tenant-update",
         "put",
         detail("tenants"),
-        lambda t: {"name": "Renamed", "site_id": t.site_id, "api_key": "IST.other-key-12345678"},
+        # An operator's PUT: her tenant's own site sent back; the way in is not hers to change.
+        lambda t: {"name": "Renamed", "site_id": t.site_id},
     ),
     Endpoint("tenant-partial_update", "patch", detail("tenants"), lambda t: {"notes": "VIP"}),
     Endpoint("tenant-activate", "post", detail("tenants", suffix="activate/")),

@@ -80,9 +80,6 @@ def test_create_api_token_refuses_users_who_are_not_staff(django_user_model):
         call_command("create_api_token", "plain", stdout=io.StringIO(), stderr=io.StringIO())
 
 
-@pytest.mark.xfail(
-    reason="settings.py and manage.py: DATABASE_URL's scheme is not checked yet", strict=False
-)
 @pytest.mark.parametrize("url", ["junk://x", "postgres://u:secret-pw@h:notaport/db"])
 def test_a_junk_database_url_is_one_line_and_exit_1(url):
     result = manage("check", DATABASE_URL=url)

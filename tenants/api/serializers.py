@@ -98,10 +98,29 @@ class TenantSerializer(serializers.ModelSerializer):
         tenant = self.instance if isinstance(self.instance, Tenant) else None
         return access.can_change_way_in(user, tenant)
 
+    def _way_in_sent(self) -> bool:
+        """Whether the request would change the way in: a PUT that sends the tenant's own
+        site back, as a client that read it does, changes nothing."""
+        sent = getattr(self, "initial_data", None) or {}
+        current = self.instance
+        for name in access.WAY_IN_FIELDS:
+            if name not in sent:
+                continue
+            if current is None or name == "api_key":
+                return True
+            value = sent[name]
+            if name == "wix_app":
+                stored = current.wix_app.app_id if current.wix_app else None
+                unchanged = (str(value).lower() if value else None) == stored
+            else:
+                unchanged = str(value or "").lower() == getattr(current, name)
+            if not unchanged:
+                return True
+        return False
+
     @sensitive_variables("attrs")
     def validate(self, attrs):
-        sent = set(getattr(self, "initial_data", None) or {})
-        if sent & set(access.WAY_IN_FIELDS) and not self._may_change_way_in():
+        if self._way_in_sent() and not self._may_change_way_in():
             raise exceptions.PermissionDenied(WAY_IN_REFUSED)
         instance = self.instance or Tenant()
         credentials_changed = {"wix_app", "instance_id", "api_key"} & attrs.keys()
