@@ -182,7 +182,7 @@ def tokens(fleet: Fleet) -> str:
 
     users = get_user_model().objects
     root = users.create_superuser("bench", "bench@example.com", None)
-    viewer = users.create_user("viewer")
+    viewer = users.create_user("viewer", is_staff=True)  # the API serves staff only
     fleet.member_tenant = fleet.tenant_ids[len(fleet.tenant_ids) // 2]
     TenantMembership.objects.create(user=viewer, tenant_id=fleet.member_tenant, role=Role.VIEWER)
     fleet.member_token = AuthToken.objects.create(user=viewer)[1]
