@@ -35,7 +35,7 @@ from urllib.parse import urlencode
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-# Target (issue 4, "Done when"): the filtered connection list under 300 ms server time.
+# Target: the filtered connection list under 300 ms server time.
 TARGET_MS = 300
 CONNECTIONS_URL = "/admin/connections/connection/"
 # The staff member timed too is an operator of this many tenants.

@@ -145,7 +145,7 @@ def refresh_connection(connection: Connection, *, user, via: str = "admin") -> C
 def disconnect(connection: Connection, *, user, via: str = "admin") -> Connection:
     """Disconnect the connection in Wix and mirror the result; return the row.
 
-    A connection Wix already has as disconnected counts as done (SPEC §1.8).
+    A connection Wix already has as disconnected counts as done (docs/wix-contract.md §1.8).
     """
 
     def ask(client: WixClient) -> wix.Connection:
@@ -217,7 +217,8 @@ IMPORT_MODES = {
 }
 EXPORT_MODES = {
     wix.SyncToCalendar.PRIMARY_CALENDAR_ONLY.value: {wix.ExportMode.PRIMARY},
-    # Wix has no field to pick a specific export calendar (SPEC §1): the primary it is.
+    # Wix has no field to pick a specific export calendar (docs/wix-contract.md §1): the primary it
+    # is.
     wix.SyncToCalendar.SPECIFIC_CALENDAR.value: {wix.ExportMode.PRIMARY},
     wix.SyncToCalendar.DEDICATED_CALENDAR.value: {wix.ExportMode.DEDICATED},
 }
@@ -417,7 +418,7 @@ def complete_oauth_connect(
     )
 
 
-# Wix's codes for a refused credentials connect, in plain language (SPEC §1.5).
+# Wix's codes for a refused credentials connect, in plain language (docs/wix-contract.md §1.5).
 CREDENTIALS_ERRORS = {
     "BAD_CREDENTIALS": "The email or password was not accepted by the calendar provider.",
     "PREMIUM_FEATURE_NOT_ENABLED": "This site's Wix plan does not include calendar "

@@ -11,8 +11,8 @@ return the typed objects of `wixapi.types` and raise the errors of `wixapi.error
   rather than requests on top of it: a refresh makes thousands of small calls, and requests
   doubled the CPU each one costs (about 1.1 ms against 0.55 ms) for nothing the client
   uses (sessions, cookies, redirects, hooks).
-- Two ways in (SPEC.md §2): an API key, or an OAuth app's client credentials whose access
-  token is cached until shortly before it expires and fetched again once on a 401.
+- Two ways in (docs/wix-contract.md §2): an API key, or an OAuth app's client credentials whose
+access token is cached until shortly before it expires and fetched again once on a 401.
 
 Wix reference: https://dev.wix.com/docs/rest/business-solutions/bookings/calendar/external-calendar-v2/introduction
 """
@@ -266,7 +266,7 @@ class WixClient:
     def __repr__(self) -> str:
         return f"<WixClient {self.base_url} auth={type(self.auth).__name__}>"
 
-    # --- External Calendar v2 (SPEC.md §1) ------------------------------------------------
+    # --- External Calendar v2 (docs/wix-contract.md §1) -------------------------------------------
 
     def list_providers(self) -> tuple[Provider, ...]:
         """Return the calendar providers available on the site."""
@@ -378,7 +378,7 @@ class WixClient:
         """Return one page of events between `start` (Wix's `from`) and `end` (`to`).
 
         `include_titles` asks for the OWN_PI fieldset (calendar name, title, owner name).
-        Filters are repeated with the cursor: SPEC.md §1.9 calls that the safe choice.
+        Filters are repeated with the cursor: docs/wix-contract.md §1.9 calls that the safe choice.
         """
         params: dict[str, Any] = {"partialFailure": _bool(partial_failure)}
         if start is not None:
@@ -414,7 +414,7 @@ class WixClient:
         for page in self.iter_event_pages(**filters):
             yield from page.events
 
-    # --- Calendar Schedules v3 (SPEC.md §4) -----------------------------------------------
+    # --- Calendar Schedules v3 (docs/wix-contract.md §4) ------------------------------------------
 
     def query_schedules(
         self,
@@ -445,7 +445,7 @@ class WixClient:
         for page in self.iter_schedule_pages(**kwargs):
             yield from page.schedules
 
-    # --- Site List v2 (SPEC.md §5), account level -----------------------------------------
+    # --- Site List v2 (docs/wix-contract.md §5), account level ------------------------------------
 
     def query_sites(
         self,
@@ -457,7 +457,8 @@ class WixClient:
         """Return one page of the account's sites (needs `ApiKeyAuth(account_id=...)`)."""
         query = _cursor_query(filter, limit=limit, cursor=cursor)
         data = self._request("POST", "/site-list/v2/sites/query", payload={"query": query})
-        # [U] SPEC §5: the metadata object's shape is unconfirmed; read it like pagingMetadata.
+        # [U] docs/wix-contract.md §5: the metadata object's shape is unconfirmed; read it like
+        # pagingMetadata.
         next_cursor, has_next = Page.paging(data, key="metadata")
         return SitesPage(
             sites=tuple(Site.from_json(s) for s in _items(data, "sites")),
@@ -470,7 +471,7 @@ class WixClient:
         for page in _follow(lambda cursor: self.query_sites(**kwargs, cursor=cursor)):
             yield from page.sites
 
-    # --- OAuth (SPEC.md §2.2) -------------------------------------------------------------
+    # --- OAuth (docs/wix-contract.md §2.2) --------------------------------------------------------
 
     def create_access_token(self, *, app_id: str, app_secret: str, instance_id: str) -> AccessToken:
         """Return a fresh access token for the app instance; raises `WixAuthError` if refused."""
@@ -581,7 +582,8 @@ class WixClient:
     def _key_headers(self) -> dict[str, str]:
         if not isinstance(self.auth, ApiKeyAuth):
             raise errors.WixAuthError("No Wix credentials were given for this call")
-        # Send one of wix-site-id or wix-account-id, never both (current Wix docs, SPEC §2.1).
+        # Send one of wix-site-id or wix-account-id, never both (current Wix docs,
+        # docs/wix-contract.md §2.1).
         headers = {"Authorization": self.auth.api_key}
         if self.auth.site_id:
             headers["wix-site-id"] = self.auth.site_id

@@ -6,7 +6,7 @@ callers catch by meaning: `WixAuthError` (our credentials), `WixNotFound`,
 for the rest (400, 409, 428, ... with Wix's application error code).
 
 Messages never hold secrets: they are built only from the HTTP status, Wix's error
-body and the `x-wix-request-id` header. Error shape: SPEC.md §3.
+body and the `x-wix-request-id` header. Error shape: docs/wix-contract.md §3.
 """
 
 from __future__ import annotations
@@ -110,7 +110,8 @@ class WixInvalidResponse(WixError):
     default_code = "INVALID_RESPONSE"
 
 
-# Codes Wix's SDK derives from the HTTP status when a 4xx has no applicationError (SPEC §3).
+# Codes Wix's SDK derives from the HTTP status when a 4xx has no applicationError
+# (docs/wix-contract.md §3).
 STATUS_CODES: dict[int, str] = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",

@@ -1,6 +1,6 @@
 """Typed views of Wix's JSON, each keeping the payload it came from in `raw`.
 
-Field names mirror the REST JSON in snake_case (SPEC.md §1). Every field is optional in
+Field names mirror the REST JSON in snake_case (docs/wix-contract.md §1). Every field is optional in
 Wix's answers, so every attribute has a default; an enum value this code does not know
 yet reads as `UNDEFINED` while `raw` keeps what Wix sent.
 

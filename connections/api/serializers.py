@@ -346,8 +346,8 @@ class EventSerializer(serializers.Serializer):
     schedule_owner_name = serializers.CharField()
 
 
-# Wix refuses longer windows (the sandbox at 366 days; SPEC §6.4 leaves the limit open):
-# refused here as a field error instead of passing Wix's refusal on as a 502.
+# Wix refuses longer windows (the sandbox at 366 days; docs/wix-contract.md §6.4 leaves the limit
+# open): refused here as a field error instead of passing Wix's refusal on as a 502.
 MAX_EVENTS_WINDOW = timedelta(days=366)
 # Calendar events live in this era; dates near year 1 or 9999 only overflow date arithmetic.
 EVENTS_ERA = (datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC))

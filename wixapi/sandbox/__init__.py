@@ -1,4 +1,5 @@
-"""A faithful, stateful local stand-in for the Wix REST API (see SPEC.md), over real HTTP.
+"""A faithful, stateful local stand-in for the Wix REST API (see docs/wix-contract.md), over real
+HTTP.
 
 Used by the tests, the demo and the fleet benchmarks; nothing here imports Django.
 """

@@ -1,4 +1,4 @@
-"""The sandbox WSGI app: routing, auth (SPEC §2), faults and the request log."""
+"""The sandbox WSGI app: routing, auth (docs/wix-contract.md §2), faults and the request log."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from .responses import (
 from .state import BOOKINGS_APP_ID, RequestRecord, Sandbox, Site
 
 EC = "/bookings/v2/external-calendars"
-# [U] chosen (SPEC §2.2): a `Bearer ` prefix on the Authorization header is accepted too.
+# [U] chosen (docs/wix-contract.md §2.2): a `Bearer ` prefix on the Authorization header is accepted
+# too.
 ACCEPT_BEARER_PREFIX = True
 # Chosen: a site-level call with an API key but no `wix-site-id` is a malformed request
 # (400 validationError on the header) rather than an identity problem (401).
@@ -150,7 +151,8 @@ class SandboxApp:
         return value
 
     def _caller(self, request: Request) -> Caller:
-        """Resolve the site-level identity (SPEC §2.1 API key + wix-site-id, §2.2 token)."""
+        """Resolve the site-level identity (docs/wix-contract.md §2.1 API key + wix-site-id, §2.2
+        token)."""
         sb = self.sandbox
         credential = self._credential(request)
         with sb.lock:
@@ -175,7 +177,8 @@ class SandboxApp:
             return Caller(site, BOOKINGS_APP_ID)
 
     def _account(self, request: Request) -> str:
-        """Resolve the account-level identity (SPEC §2.1: API key + wix-account-id)."""
+        """Resolve the account-level identity: API key + wix-account-id (docs/wix-contract.md
+        §2.1)."""
         sb = self.sandbox
         credential = self._credential(request)
         with sb.lock:

@@ -1,4 +1,5 @@
-"""External Calendar v2 endpoints (SPEC §1). Handlers take (sandbox, request, caller, ...)."""
+"""External Calendar v2 endpoints (docs/wix-contract.md §1). Handlers take (sandbox, request,
+caller, ...)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,14 @@ from .responses import (
 )
 from .state import WRONG_PASSWORD_PREFIX, ConsentRequest
 
-EVENTS_DEFAULT_LIMIT = 50  # [U] chosen: SPEC §1.9 leaves the default page size open
-EVENTS_MAX_LIMIT = 1000  # SPEC §1.9
-EVENTS_MAX_IDS = 100  # SPEC §1.9: scheduleIds / userIds max 100
-EVENTS_MAX_WINDOW = timedelta(days=366)  # [U] chosen: SPEC §6.4 leaves the max span open
-# Chosen: a failing provider without partialFailure=true fails the whole call (SPEC §1.3)
-# with 503 and a minimal body: the portal may retry, and 5xx bodies may be empty (SPEC §3).
+EVENTS_DEFAULT_LIMIT = 50  # [U] chosen: docs/wix-contract.md §1.9 leaves the default page size open
+EVENTS_MAX_LIMIT = 1000  # docs/wix-contract.md §1.9
+EVENTS_MAX_IDS = 100  # docs/wix-contract.md §1.9: scheduleIds / userIds max 100
+# [U] chosen: docs/wix-contract.md §6.4 leaves the max span open
+EVENTS_MAX_WINDOW = timedelta(days=366)
+# Chosen: a failing provider without partialFailure=true fails the whole call (docs/wix-contract.md
+# §1.3) with 503 and a minimal body: the portal may retry, and 5xx bodies may be empty
+# (docs/wix-contract.md §3).
 PROVIDER_FAILURE_STATUS = 503
 # [U] chosen: with partialFailure=true, `failedProviderIds` is sent even when empty.
 SEND_EMPTY_FAILED_PROVIDER_IDS = True
@@ -92,7 +95,8 @@ def _not_premium(caller) -> None:
 
 
 def _split_failing(sb, caller, conns: list, partial: bool) -> tuple[list, list[str]]:
-    """Drop connections of failing providers (SPEC §1.3); fail the call when that's not allowed."""
+    """Drop connections of failing providers (docs/wix-contract.md §1.3); fail the call when that's
+    not allowed."""
     faults = sb.faults_if_any(caller.site.id)
     failing = faults.failing_providers if faults else set()
     failed = sorted({c.provider_id for c in conns if c.provider_id in failing})
@@ -125,7 +129,7 @@ def list_connections(sb, request: Request, caller) -> Response:
         raise validation_error(violations)
     schedule_ids = set(request.args.getlist("scheduleIds"))
     with sb.lock:
-        # [U] chosen: DISCONNECTED connections are listed (SPEC §1.3, §6.5).
+        # [U] chosen: DISCONNECTED connections are listed (docs/wix-contract.md §1.3, §6.5).
         conns = [
             c
             for c in caller.site.connections.values()
@@ -287,9 +291,8 @@ def list_events(sb, request: Request, caller) -> Response:
 def _events_query(request: Request) -> dict[str, Any]:
     """Return the query state from the parameters, or from the cursor when one is sent.
 
-    [U] chosen (SPEC §1.9): the cursor carries the filters; filters repeated next to it are
-    ignored, except `cursorPaging.limit`.
-    """
+    [U] chosen (docs/wix-contract.md §1.9): the cursor carries the filters; filters repeated next to
+    it are ignored, except `cursorPaging.limit`."""
     cursor = request.args.get("cursorPaging.cursor")
     if cursor:
         return decode_cursor(cursor, "cursorPaging.cursor")

@@ -1,5 +1,5 @@
-"""OAuth: the client-credentials token endpoint and Token Info (SPEC §2.2), and the consent
-page that Connect By OAuth sends the calendar owner to (SPEC §1.4)."""
+"""OAuth: the client-credentials token endpoint and Token Info (docs/wix-contract.md §2.2), and the
+consent page that Connect By OAuth sends the calendar owner to (docs/wix-contract.md §1.4)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from werkzeug.wrappers import Request, Response
 
 from .responses import json_response, oauth_error
 
-# [U] chosen (SPEC §1.4, §6.3): the redirectUrl's own query parameters are kept and
+# [U] chosen (docs/wix-contract.md §1.4, §6.3): the redirectUrl's own query parameters are kept and
 # `connectionId` / `error` is appended after them.
 PRESERVE_REDIRECT_QUERY = True
 CONSENT_ANSWERS = {"approve", "refuse", "unsupported", "internal"}

@@ -1,4 +1,5 @@
-"""Query Schedules (SPEC §4) and Query Sites (SPEC §5), plus cursor and filter helpers."""
+"""Query Schedules (docs/wix-contract.md §4) and Query Sites (docs/wix-contract.md §5), plus cursor
+and filter helpers."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from werkzeug.wrappers import Request, Response
 from . import shapes
 from .responses import json_response, validation_error, violation
 
-SCHEDULES_DEFAULT_LIMIT = 50  # SPEC §4
+SCHEDULES_DEFAULT_LIMIT = 50  # docs/wix-contract.md §4
 SCHEDULES_MAX_LIMIT = 100  # [U] chosen: standard Wix cursor paging maximum
-SCHEDULE_FILTER_FIELDS = ("id", "externalId", "appId", "status")  # SPEC §4
-SITES_DEFAULT_LIMIT = 50  # [U] chosen; SPEC §5 only gives the maximum
-SITES_MAX_LIMIT = 100  # SPEC §5
+SCHEDULE_FILTER_FIELDS = ("id", "externalId", "appId", "status")  # docs/wix-contract.md §4
+SITES_DEFAULT_LIMIT = 50  # [U] chosen; docs/wix-contract.md §5 only gives the maximum
+SITES_MAX_LIMIT = 100  # docs/wix-contract.md §5
 SITE_FILTER_FIELDS = (
     "id",
     "name",
@@ -135,7 +136,7 @@ def query_schedules(sb, request: Request, caller) -> Response:
     paging = query.get("cursorPaging") or {}
     cursor = paging.get("cursor")
     if cursor:
-        # Standard Wix rule (SPEC §4): the cursor replaces filter and sort.
+        # Standard Wix rule (docs/wix-contract.md §4): the cursor replaces filter and sort.
         state = decode_cursor(cursor, "query.cursorPaging.cursor")
     else:
         state = {"f": query.get("filter"), "l": SCHEDULES_DEFAULT_LIMIT, "o": 0}
@@ -148,7 +149,8 @@ def query_schedules(sb, request: Request, caller) -> Response:
     state["l"] = limit
     conditions = compile_filter(state["f"], SCHEDULE_FILTER_FIELDS, {"$eq", "$in"})
     if not any(name == "status" for name, _, _ in conditions):
-        conditions.append(("status", "$eq", "ACTIVE"))  # SPEC §4 default: ACTIVE only
+        # docs/wix-contract.md §4 default: ACTIVE only
+        conditions.append(("status", "$eq", "ACTIVE"))
     with sb.lock:
         items = [shapes.schedule_json(s) for s in caller.site.schedules.values()]
     items = [item for item in items if matches(item, conditions)]
@@ -185,5 +187,5 @@ def query_sites(sb, request: Request, account_id: str) -> Response:
             raise validation_error([violation("query.sort.fieldName", "not sortable")])
         items.sort(key=lambda item, n=name: item[n], reverse=rule.get("order") == "DESC")
     page, metadata = _page(items, state["o"], limit, state, prev=False)
-    # [U] chosen (SPEC §5): metadata mirrors pagingMetadata without `prev`.
+    # [U] chosen (docs/wix-contract.md §5): metadata mirrors pagingMetadata without `prev`.
     return json_response({"sites": page, "metadata": metadata})

@@ -1,4 +1,4 @@
-"""JSON responses and the Wix error shapes (SPEC §3)."""
+"""JSON responses and the Wix error shapes (docs/wix-contract.md §3)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-# Codes for errors SPEC §3 leaves without an application code; the SDK derives such codes
-# from the status text, so these mirror that naming.
+# Codes for errors docs/wix-contract.md §3 leaves without an application code; the SDK derives such
+# codes from the status text, so these mirror that naming.
 UNAUTHENTICATED = "UNAUTHENTICATED"
 PERMISSION_DENIED = "PERMISSION_DENIED"
 NOT_FOUND = "NOT_FOUND"
@@ -63,12 +63,12 @@ def required(field: str) -> dict[str, Any]:
 
 
 def minimal_error(status: int, message: str = "") -> ApiError:
-    """A 5xx with an empty (message "") or minimal body, as SPEC §3 allows."""
+    """A 5xx with an empty (message "") or minimal body, as docs/wix-contract.md §3 allows."""
     if not message:
         return ApiError(Response(b"", status=status))
     return ApiError(json_response({"message": message, "details": {}}, status))
 
 
 def oauth_error(status: int, error: str, description: str) -> ApiError:
-    """IETF OAuth error body (RFC 6749 §5.2) used by /oauth2/token (SPEC §2.2)."""
+    """IETF OAuth error body (RFC 6749 §5.2) used by /oauth2/token (docs/wix-contract.md §2.2)."""
     return ApiError(json_response({"error": error, "error_description": description}, status))

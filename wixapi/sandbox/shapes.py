@@ -1,9 +1,9 @@
-"""REST JSON for sandbox objects (SPEC §1 shared objects, §4 Schedule, §5 Site) and events.
+"""REST JSON for sandbox objects (docs/wix-contract.md §1 shared objects, §4 Schedule, §5 Site) and
+events.
 
-Optional fields are omitted when absent, as Wix does (SPEC §0 "Unknown/absent fields").
-External calendars and events are derived from the connection id, so they are stable
-across calls without being stored.
-"""
+Optional fields are omitted when absent, as Wix does (docs/wix-contract.md §0 "Unknown/absent
+fields"). External calendars and events are derived from the connection id, so they are stable
+across calls without being stored."""
 
 from __future__ import annotations
 
@@ -107,7 +107,8 @@ def calendars_for(conn_id: str) -> list[dict[str, str]]:
 
 
 def _calendar_id(conn_id: str, name: str) -> str:
-    # Provider calendar ids are opaque lowercase alphanumerics (SPEC §0 "Calendar IDs").
+    # Provider calendar ids are opaque lowercase alphanumerics (docs/wix-contract.md §0 "Calendar
+    # IDs").
     number = int.from_bytes(hashlib.blake2b(f"{conn_id}/{name}".encode()).digest()[:16])
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""

@@ -18,9 +18,9 @@ from typing import Any
 
 from . import shapes, syncconfig
 
-BOOKINGS_APP_ID = "13d21c63-b5ec-5912-8397-c3a5ddb27a97"  # SPEC §4
-DEFAULT_TOKEN_LIFETIME_SECONDS = 14400  # SPEC §2.2
-CONNECTION_ID_LENGTH = 160  # SPEC §0: opaque, ~150-200 URL-safe alphanumerics
+BOOKINGS_APP_ID = "13d21c63-b5ec-5912-8397-c3a5ddb27a97"  # docs/wix-contract.md §4
+DEFAULT_TOKEN_LIFETIME_SECONDS = 14400  # docs/wix-contract.md §2.2
+CONNECTION_ID_LENGTH = 160  # docs/wix-contract.md §0: opaque, ~150-200 URL-safe alphanumerics
 _B64_TO_ALNUM = str.maketrans("-_", "xy")
 
 STATUSES = ("CONNECTED", "SYNC_IN_PROGRESS", "SYNCED", "DISCONNECTED", "ERROR")
@@ -60,7 +60,7 @@ class Provider:
 class Schedule:
     id: str
     name: str
-    external_id: str  # the staff resource id (SPEC §4)
+    external_id: str  # the staff resource id (docs/wix-contract.md §4)
     user_id: str  # the Wix user owning the schedule; becomes connection.userId
     status: str = "ACTIVE"
     time_zone: str = "Europe/London"
@@ -171,7 +171,8 @@ class Faults:
         return self
 
     def fail_provider(self, provider_id: str) -> Faults:
-        """Make the provider's connections unreachable (SPEC §1.3 partial failure)."""
+        """Make the provider's connections unreachable (a partial failure, docs/wix-contract.md
+        §1.3)."""
         with self._lock:
             self.failing_providers.add(provider_id)
         return self
@@ -455,7 +456,8 @@ class Sandbox:
             conn.status, conn.error_reason = status, None
 
     def disconnect_on_wix(self, site_id: str, conn_id: str) -> None:
-        """Disconnect as Wix does on its own (e.g. the schedule changed owner, SPEC §0)."""
+        """Disconnect as Wix does on its own (e.g. the schedule changed owner, docs/wix-contract.md
+        §0)."""
         self.set_connection_status(site_id, conn_id, "DISCONNECTED")
 
     def remove_connection(self, site_id: str, conn_id: str) -> Connection:

@@ -1,9 +1,8 @@
 """Connection `syncConfig` objects: defaults, parsing and provider capability checks.
 
-Shapes follow SPEC §1 "Connection": each sub-object is `enabled` plus exactly one of its
-one-of keys (`primaryCalendar` | `calendars.calendars[]` for import, `primaryCalendar` |
-`dedicatedCalendar` for export).
-"""
+Shapes follow docs/wix-contract.md §1 "Connection": each sub-object is `enabled` plus exactly one of
+its one-of keys (`primaryCalendar` | `calendars.calendars[]` for import, `primaryCalendar` |
+`dedicatedCalendar` for export)."""
 
 from __future__ import annotations
 
@@ -12,8 +11,9 @@ from typing import Any
 IMPORT_ONE_OF = ("primaryCalendar", "calendars")
 EXPORT_ONE_OF = ("primaryCalendar", "dedicatedCalendar")
 
-# What each capability value lets an *enabled* sub-object use (SPEC §1 enums).
-# SPECIFIC_CALENDAR export has no config field of its own (SPEC §1), so only the primary fits.
+# What each capability value lets an *enabled* sub-object use (docs/wix-contract.md §1 enums).
+# SPECIFIC_CALENDAR export has no config field of its own (docs/wix-contract.md §1), so only the
+# primary fits.
 IMPORT_ALLOWED = {
     "PRIMARY_CALENDAR_ONLY": {"primaryCalendar"},
     "SPECIFIC_CALENDARS": {"primaryCalendar", "calendars"},

@@ -1,4 +1,4 @@
-"""Wix error bodies and statuses become the documented exception types (SPEC.md §3)."""
+"""Wix error bodies and statuses become the documented exception types (docs/wix-contract.md §3)."""
 
 import pytest
 

@@ -1,4 +1,5 @@
-"""The sandbox speaks SPEC.md: shapes, auth, endpoints and their documented errors, over HTTP."""
+"""The sandbox speaks docs/wix-contract.md: shapes, auth, endpoints and their documented errors,
+over HTTP."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def world(sb: Sandbox) -> World:
 
 
 def app_error(response: requests.Response, status: int, code: str) -> dict:
-    """Assert the SPEC §3 application error shape and return the body."""
+    """Assert the docs/wix-contract.md §3 application error shape and return the body."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"message", "details"}
@@ -97,7 +98,7 @@ def app_error(response: requests.Response, status: int, code: str) -> dict:
 
 
 def field_violations(response: requests.Response) -> list[str]:
-    """Assert a SPEC §3 validation error and return the violated fields."""
+    """Assert a docs/wix-contract.md §3 validation error and return the violated fields."""
     assert response.status_code == 400, response.text
     violations = response.json()["details"]["validationError"]["fieldViolations"]
     for violation in violations:
@@ -106,7 +107,7 @@ def field_violations(response: requests.Response) -> list[str]:
 
 
 def check_connection(conn: dict) -> None:
-    """Check one connection against SPEC §1 Connection, key by key."""
+    """Check one connection against docs/wix-contract.md §1 Connection, key by key."""
     assert CONNECTION_KEYS <= set(conn) <= CONNECTION_KEYS | OPTIONAL_CONNECTION_KEYS
     assert re.fullmatch(r"[A-Za-z0-9]{150,200}", conn["id"])
     for key in ("providerId", "scheduleId", "userId", "appId"):
