@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from portal.badges import badge
+from common.badges import badge
 from tenants import access
 from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import Tenant

@@ -24,7 +24,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.debug import sensitive_post_parameters
 
-from portal.badges import badge
+from common.badges import badge
 from tenants import access, audit
 from tenants import services as tenant_services
 from tenants.admin import TenantAdmin, TenantMembershipInline, record_membership

@@ -15,12 +15,11 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from common.badges import badge
 from connections.models import Connection, RefreshOutcome, RefreshRun
 from tenants import access
 from tenants.models import Tenant
 from wixapi import types as wix
-
-from .badges import badge
 
 BROKEN_LIMIT = 20
 STALE_LIMIT = 20

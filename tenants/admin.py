@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 from simple_history.admin import SimpleHistoryAdmin
 
-from portal.badges import badge
+from common.badges import badge
 from tenants import access, audit, services
 from tenants.admin_history import HistoryOutOfReachIs404
 from tenants.admin_scoping import TenantScopedAdmin

@@ -11,10 +11,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from common.badges import badge
 from connections import operations
 from connections.models import Connection, ConnectRequest, Provider, Schedule
 from connections.services import refresh_tenant
-from portal.badges import badge
 from tenants.models import AuditEvent
 
 from .tenant_admin_helpers import (
