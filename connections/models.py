@@ -20,10 +20,25 @@ from django.db.models.functions import Collate, Upper
 from tenants.models import Tenant
 from wixapi import types as wix
 
+# Wix's own names for calendar types, not their enum names ("I cal", "Office 365"); the two
+# types Wix replaced with MICROSOFT still appear on old connections, so they say so.
+CALENDAR_TYPE_LABELS = {
+    wix.CalendarType.GOOGLE: "Google",
+    wix.CalendarType.MICROSOFT: "Microsoft",
+    wix.CalendarType.I_CAL: "Apple iCal",
+    wix.CalendarType.OTHER: "Other",
+    wix.CalendarType.UNDEFINED: "Undefined",
+    wix.CalendarType.OUTLOOK: "Outlook (deprecated, now Microsoft)",
+    wix.CalendarType.OFFICE_365: "Office 365 (deprecated, now Microsoft)",
+}
+# Enums whose values do not read well as words; the others are labelled from their values.
+LABELS: dict[type, dict] = {wix.CalendarType: CALENDAR_TYPE_LABELS}
+
 
 def choices(enum: type) -> list[tuple[str, str]]:
     """Django choices from a `wixapi.types` enum, labelled for people."""
-    return [(m.value, m.value.replace("_", " ").capitalize()) for m in enum]
+    labels = LABELS.get(enum, {})
+    return [(m.value, labels.get(m) or m.value.replace("_", " ").capitalize()) for m in enum]
 
 
 class MirrorQuerySet(models.QuerySet):
