@@ -6,8 +6,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.http import Http404
 
-# The largest id a BigAutoField holds: a larger one is no id, and SQLite cannot even bind it.
-MAX_ID = 2**63 - 1
+from common.ids import MAX_ID
 
 
 class HistoryOutOfReachIs404:

@@ -4,8 +4,8 @@ import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef
 
+from common.ids import MAX_ID
 from connections.models import Connection, ConnectionChange, RefreshRun
-from portal.api.pagination import MAX_ID
 from tenants import access
 from tenants.models import AuditEvent, Tenant
 from wixapi import types as wix

@@ -8,6 +8,7 @@ from django_celery_results.models import TaskResult
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.ids import MAX_ID
 from connections.models import (
     Connection,
     ConnectionChange,
@@ -18,7 +19,6 @@ from connections.models import (
     RefreshRun,
     Schedule,
 )
-from portal.api.pagination import MAX_ID
 from tenants import access
 from tenants.models import AuditEvent
 from wixapi import types as wix

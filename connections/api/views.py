@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
+from common.api_errors import Conflict, Unavailable, error_responses
 from connections import jobs, operations, tasks
 from connections.models import (
     Connection,
@@ -19,8 +20,6 @@ from connections.models import (
     RefreshRun,
     Schedule,
 )
-from portal.api.errors import Conflict, Unavailable
-from portal.api.schema import error_responses
 from tenants import access
 from tenants.api.views import TenantViewSet as BaseTenantViewSet
 from tenants.models import AuditEvent, Tenant

@@ -18,10 +18,11 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
+from common.api_errors import Conflict, Unavailable  # noqa: F401 (raised by views)
 from connections.operations import ActionRefused
 from tenants.crypto import DecryptionError
 from wixapi.errors import WixAuthError, WixError, WixRateLimited, WixUnavailable
@@ -31,18 +32,6 @@ logger = logging.getLogger(__name__)
 SERVER_ERROR_MESSAGE = (
     "The portal failed to answer this request; quote the request id when reporting it."
 )
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-    default_detail = "The request conflicts with work in progress."
-
-
-class Unavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "unavailable"
-    default_detail = "The service is unavailable for now; try again in a minute."
 
 
 def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -1,9 +1,7 @@
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 
-# The largest primary key the database holds (a signed 64-bit integer in SQLite and
-# PostgreSQL); a larger one cannot be bound as a query parameter.
-MAX_ID = 2**63 - 1
+from common.ids import MAX_ID
 
 
 class CursorPage(CursorPagination):
