@@ -1,6 +1,6 @@
 """Admin for the mirror: connections across tenants, their history, providers, schedules."""
 
-from . import admin_tenants  # noqa: F401  (re-registers Tenant with the control-room admin)
+from . import admin_connect_requests  # noqa: F401  (registers ConnectRequest)
 
 # isort: split
 import json

@@ -13,7 +13,7 @@ class PortalConfig(AppConfig):
         from django.contrib import admin
 
         from . import checks  # noqa: F401  (registers system checks)
-        from .admin import restrict_security_admins
+        from .admin.security import restrict_security_admins
 
         # The admin site has autodiscovered every app's admin module by now (its app
         # config comes first in INSTALLED_APPS).
@@ -27,4 +27,4 @@ class PortalAdminConfig(admin_apps.AdminConfig):
     """
 
     default = False
-    default_site = "portal.admin.PortalAdminSite"
+    default_site = "portal.sites.PortalAdminSite"

@@ -270,7 +270,6 @@ class WixAppAdmin(SecretsNotReported, HistoryOutOfReachIs404, SuperuserOnly, Sim
     fields = ["name", "app_id", "app_secret", "created_at", "updated_at"]
 
 
-@admin.register(Tenant)
 class TenantAdmin(SecretsNotReported, HistoryOutOfReachIs404, SimpleHistoryAdmin):
     form = TenantForm
     list_display = ["name", "site_id", "is_active", "auth_method_display", "credentials_status"]

@@ -8,9 +8,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from common.badges import badge
-from connections.admin_tenants import ago
 from connections.models import Connection, RefreshRun
 from connections.services import refresh_tenant
+from portal.admin.tenants import ago
 from tenants.models import AuditEvent, Tenant, TenantMembership, secret_hint
 from tenants.tests.factories import TenantFactory, WixAppFactory
 

@@ -1,6 +1,8 @@
 """The tenant control room: the Tenant admin extended with mirror data and actions.
 
-Lives in `connections` because it shows mirror rows; `tenants` must not import them.
+Registered here, in the layer above both apps: it shows `connections`' mirror rows on
+`tenants`' Tenant, and neither app may import the other's pages (`tenants` registers no Tenant
+admin of its own; this is the one).
 Scoping and permissions come from `TenantScopedAdmin` (a tenant is its own tenant, so
 `tenant_path = "pk"`); the credentials form and fieldsets from `tenants.admin.TenantAdmin`.
 """
@@ -18,13 +20,24 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.debug import sensitive_post_parameters
 
 from common.badges import badge
+from connections import operations, tasks
+from connections.connect_forms import ConnectStartForm, CredentialsForm, EventsForm
+from connections.models import (
+    Connection,
+    ConnectMethodChoice,
+    Provider,
+    RefreshOutcome,
+    RefreshRun,
+    Schedule,
+    choices,
+)
 from tenants import access, audit
 from tenants import services as tenant_services
 from tenants.admin import TenantAdmin, TenantMembershipInline, record_membership
@@ -39,19 +52,6 @@ from tenants.models import (
 )
 from wixapi import types as wix
 from wixapi.errors import WixError
-
-from . import operations, tasks
-from .connect_forms import ConnectStartForm, CredentialsForm, EventsForm
-from .models import (
-    Connection,
-    ConnectMethodChoice,
-    ConnectRequest,
-    Provider,
-    RefreshOutcome,
-    RefreshRun,
-    Schedule,
-    choices,
-)
 
 # Status badges in the tenant list, in this order; statuses with no connection are left out.
 STATUS_ORDER = (
@@ -89,12 +89,9 @@ def ago(moment: datetime | None, *, now: datetime | None = None) -> str:
 wix_says = operations.describe_wix_error
 
 
-def connection_admin_url(connection: Connection) -> str | None:
-    """The connection's admin page, or None while the connection admin is not registered."""
-    try:
-        return reverse("admin:connections_connection_change", args=[connection.pk])
-    except NoReverseMatch:
-        return None
+def connection_admin_url(connection: Connection) -> str:
+    """The connection's admin page."""
+    return reverse("admin:connections_connection_change", args=[connection.pk])
 
 
 def connection_counts(tenant_ids: list[int]) -> dict[int, dict[str, int]]:
@@ -141,9 +138,6 @@ class LastRefreshFilter(admin.SimpleListFilter):
         if value in RefreshOutcome.values:
             return queryset.filter(last_refresh_outcome=value)
         return queryset.none()
-
-
-admin.site.unregister(Tenant)
 
 
 @admin.register(Tenant)
@@ -372,11 +366,8 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
         }
 
     @staticmethod
-    def _connection_list_url(tenant: Tenant) -> str | None:
-        try:
-            return reverse("admin:connections_connection_changelist") + f"?tenant={tenant.pk}"
-        except NoReverseMatch:
-            return None
+    def _connection_list_url(tenant: Tenant) -> str:
+        return reverse("admin:connections_connection_changelist") + f"?tenant={tenant.pk}"
 
     # --- Custom views: connect a calendar, list events ----------------------------------
 
@@ -578,59 +569,3 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
             .values_list("wix_id", "name")
         )
         return [names.get(pid, pid) for pid in provider_ids]
-
-
-@admin.register(ConnectRequest)
-class ConnectRequestAdmin(TenantScopedAdmin):
-    """Who asked whom to connect which schedule, and how it ended; the state token never shows."""
-
-    read_only_model = True
-    list_display = [
-        "created_at",
-        "tenant",
-        "schedule",
-        "provider",
-        "created_by",
-        "status_display",
-        "error",
-        "expires_at",
-        "connection_link",
-    ]
-    list_filter = ["tenant", "status", "provider__calendar_type"]
-    list_select_related = ["tenant", "schedule", "provider", "created_by", "connection"]
-    search_fields = ["schedule__name", "created_by__username", "tenant__name"]
-    fields = [
-        "tenant",
-        "schedule",
-        "provider",
-        "method",
-        "created_by",
-        "created_at",
-        "expires_at",
-        "status_display",
-        "error_display",
-        "completed_at",
-        "connection_link",
-    ]
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related(*self.list_select_related)
-
-    @admin.display(description="Status", ordering="status")
-    def status_display(self, obj):
-        return badge(obj.status, obj.get_status_display())
-
-    @admin.display(description="Error")
-    def error_display(self, obj):
-        if not obj.error:
-            return "—"
-        return f"{operations.OAUTH_ERRORS.get(obj.error, obj.error)} ({obj.error})"
-
-    @admin.display(description="Connection")
-    def connection_link(self, obj):
-        if obj.connection is None:
-            return "—"
-        url = connection_admin_url(obj.connection)
-        label = obj.connection.external_account_email or obj.connection.get_calendar_type_display()
-        return format_html('<a href="{}">{}</a>', url, label) if url else label
