@@ -1,57 +1,12 @@
 from __future__ import annotations
 
 import django_filters
-from django import forms
 from django.db.models import Exists, OuterRef
 
-from common.ids import MAX_ID
+from common.api_filters import BooleanFilter, IdFilter
 from connections.models import Connection, ConnectionChange, RefreshRun
-from tenants import access
-from tenants.models import AuditEvent, Tenant
+from tenants.api.filters import visible_tenants
 from wixapi import types as wix
-
-
-def visible_tenants(request):
-    return access.visible_tenants(request.user) if request else access.visible_tenants(None)
-
-
-class IdFilter(django_filters.NumberFilter):
-    """A portal id: a whole number a row can have (django-filter's NumberFilter takes
-    decimals, which match by truncation, and numbers beyond 64 bits the database refuses)."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", MAX_ID)
-        super().__init__(*args, **kwargs)
-
-
-class StrictBooleanField(forms.NullBooleanField):
-    """true/false (or 1/0); empty is no filter. Django's field reads any other text as
-    "unknown", so `removed=yes` would silently list everything."""
-
-    # Its widget, too, reads text it does not know as "unknown"; a plain select hands it on.
-    widget = forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
-
-    def to_python(self, value):
-        if value in (None, ""):
-            return None
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "1"):
-            return True
-        if text in ("false", "0"):
-            return False
-        raise forms.ValidationError("Use true or false.", code="invalid")
-
-    def validate(self, value):
-        pass
-
-
-class BooleanFilter(django_filters.BooleanFilter):
-    field_class = StrictBooleanField
 
 
 def enum_choices(enum) -> list[tuple[str, str]]:
@@ -105,23 +60,5 @@ class RefreshRunFilter(django_filters.FilterSet):
         fields = []
 
 
-class AuditEventFilter(django_filters.FilterSet):
-    tenant = django_filters.ModelChoiceFilter(queryset=visible_tenants)
-    action = django_filters.CharFilter()
-    outcome = django_filters.ChoiceFilter(choices=AuditEvent._meta.get_field("outcome").choices)
-
-    class Meta:
-        model = AuditEvent
-        fields = []
-
-
 class TenantScopedFilter(django_filters.FilterSet):
     tenant = django_filters.ModelChoiceFilter(queryset=visible_tenants)
-
-
-class TenantFilter(django_filters.FilterSet):
-    is_active = BooleanFilter()
-
-    class Meta:
-        model = Tenant
-        fields = ["is_active", "credentials_status"]

@@ -20,7 +20,6 @@ from connections.models import (
     Schedule,
 )
 from tenants import access
-from tenants.models import AuditEvent
 from wixapi import types as wix
 
 # Serializers of rows are output only. Their relations are read-only: a writable one
@@ -245,28 +244,6 @@ class RefreshRunSerializer(serializers.ModelSerializer):
             "error_message",
             "wix_request_id",
             "wix_calls",
-        ]
-        read_only_fields = ["tenant"]
-
-
-class AuditEventSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = AuditEvent
-        fields = [
-            "id",
-            "created_at",
-            "username",
-            "tenant",
-            "action",
-            "target_type",
-            "target_id",
-            "target_repr",
-            "parameters",
-            "outcome",
-            "error_code",
-            "message",
-            "wix_request_id",
-            "via",
         ]
         read_only_fields = ["tenant"]
 

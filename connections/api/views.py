@@ -21,12 +21,10 @@ from connections.models import (
     Schedule,
 )
 from tenants import access
-from tenants.api.views import TenantViewSet as BaseTenantViewSet
-from tenants.models import AuditEvent, Tenant
+from tenants.models import Tenant
 
 from . import filters
 from .serializers import (
-    AuditEventSerializer,
     ConnectionChangeSerializer,
     ConnectionSerializer,
     ConnectRequestSerializer,
@@ -56,11 +54,13 @@ def scoped(queryset, user):
     return queryset if ids is None else queryset.filter(tenant_id__in=ids)
 
 
-class TenantViewSet(BaseTenantViewSet):
-    """Tenants, with their mirror: refresh, providers, schedules, events."""
+class TenantMirrorActions:
+    """A tenant's mirror over the API: refresh, providers, schedules, events.
 
-    # The base's filterset_fields, with a boolean that refuses what it cannot read.
-    filterset_class = filters.TenantFilter
+    Mixed into the tenants' viewset where the API is composed (portal/api/urls.py), so the
+    routes stay /api/v1/tenants/{id}/refresh/ and so on, while neither app subclasses the
+    other's views.
+    """
 
     @extend_schema(request=None, responses={202: JobAccepted, **error_responses(409, 503)})
     @action(detail=True, methods=["post"], serializer_class=NoInputSerializer)
@@ -299,15 +299,6 @@ class RefreshRunViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return scoped(RefreshRun.objects.all(), self.request.user)
-
-
-class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
-    serializer_class = AuditEventSerializer
-    filterset_class = filters.AuditEventFilter
-
-    def get_queryset(self):
-        # Events without a tenant (none yet from the API) are for superusers' eyes only.
-        return scoped(AuditEvent.objects.all(), self.request.user)
 
 
 class JobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):

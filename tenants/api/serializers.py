@@ -5,7 +5,7 @@ from django.views.decorators.debug import sensitive_variables
 from rest_framework import exceptions, serializers
 
 from tenants import access, services
-from tenants.models import Tenant, WixApp
+from tenants.models import AuditEvent, Tenant, WixApp
 
 WAY_IN_REFUSED = (
     "Only agency admins change how a tenant reaches Wix (its site, Wix app, app instance or "
@@ -150,3 +150,25 @@ class TenantSerializer(serializers.ModelSerializer):
         instance = self._validated_instance
         instance.save()
         return instance
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "created_at",
+            "username",
+            "tenant",
+            "action",
+            "target_type",
+            "target_id",
+            "target_repr",
+            "parameters",
+            "outcome",
+            "error_code",
+            "message",
+            "wix_request_id",
+            "via",
+        ]
+        read_only_fields = ["tenant"]

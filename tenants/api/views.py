@@ -1,4 +1,5 @@
-"""Tenants over the API: list, retrieve, create, update, deactivate, verify credentials."""
+"""Tenants over the API (list, retrieve, create, update, deactivate, verify credentials), and
+the audit trail."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from tenants import access, audit
+from tenants.models import AuditEvent
 from tenants.services import verify_credentials
 
-from .serializers import TenantSerializer
+from .filters import AuditEventFilter, TenantFilter
+from .serializers import AuditEventSerializer, TenantSerializer
 
 
 class TenantViewSet(
@@ -24,7 +27,8 @@ class TenantViewSet(
     """The tenants of the token's user. Creating one is for superusers."""
 
     serializer_class = TenantSerializer
-    filterset_fields = ["is_active", "credentials_status"]
+    # is_active is a boolean that refuses what it cannot read.
+    filterset_class = TenantFilter
 
     def get_queryset(self):
         return access.visible_tenants(self.request.user).select_related("wix_app")
@@ -96,3 +100,17 @@ class TenantViewSet(
             via="api",
         )
         return Response(self.get_serializer(tenant).data)
+
+
+class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
+    """What people and API clients did on the user's tenants, newest first."""
+
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditEventFilter
+
+    def get_queryset(self):
+        # Events without a tenant are for superusers' eyes only: for them, no filter at all,
+        # so a page walks the id index instead of sorting every row.
+        ids = access.visible_tenant_ids(self.request.user)
+        rows = AuditEvent.objects.all()
+        return rows if ids is None else rows.filter(tenant_id__in=ids)
