@@ -5,6 +5,9 @@ machine the CPU the ORM spends compiling them (and psycopg spends parsing long s
 was most of the refresh's cost. Each function here sends one plain statement, built once
 per model from its meta (identifiers only, quoted) and run with parameters, and converts
 values as the fields would. Everything else uses the ORM.
+
+Private to the mirror: called by the model managers and methods (`connections.models`) and
+by `mirror`'s writes, never by services.
 """
 
 from __future__ import annotations

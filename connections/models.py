@@ -11,14 +11,21 @@ Wix reference: https://dev.wix.com/docs/rest/business-solutions/bookings/calenda
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Collate, Upper
+from django.utils import timezone
 
-from tenants.models import Tenant
+from tenants.crypto import DecryptionError
+from tenants.models import CREDENTIALS_UNREADABLE, Tenant
 from wixapi import types as wix
+from wixapi.errors import WixError, WixRateLimited, WixUnavailable
+
+from . import bulk
 
 # Wix's own names for calendar types, not their enum names ("I cal", "Office 365"); the two
 # types Wix replaced with MICROSOFT still appear on old connections, so they say so.
@@ -114,6 +121,15 @@ class Mirrored(models.Model):
     @property
     def is_removed(self) -> bool:
         return self.removed_at is not None
+
+    @classmethod
+    def fingerprints(
+        cls, models_: Sequence[type[Mirrored]], tenant: Tenant, *, seen_after: datetime
+    ) -> dict[type[Mirrored], dict[str, tuple[int, str, bool, bool]]]:
+        """For each of `models_`, wix_id -> (pk, fingerprint, removed, last seen before
+        `seen_after`) of the tenant's rows, read in one query (a refresh's one read of the
+        mirror). A class method: several models in one query is no one model's manager's."""
+        return bulk.fingerprints(models_, tenant.pk, seen_after=seen_after)
 
 
 class Provider(Mirrored):
@@ -254,6 +270,30 @@ class RefreshOutcome(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class RefreshRunManager(models.Manager.from_queryset(MirrorQuerySet)):
+    """A refresh's run is started unsaved and INSERTed once, finished: a refresh in progress
+    shows as the tenant's lock (`tasks.refresh_is_running`), not as a row."""
+
+    def start(self, tenant: Tenant, *, trigger: str) -> RefreshRun:
+        """A run of `tenant` started now, not saved yet."""
+        return self.model(tenant=tenant, started_at=timezone.now(), trigger=trigger)
+
+    def record(self, run: RefreshRun) -> RefreshRun:
+        """INSERT a finished run, in one statement (as `save()` would, without signals)."""
+        return bulk.create(run)
+
+    def create_if_digest_matches(self, run: RefreshRun, *, digest: str, since: datetime) -> bool:
+        """INSERT `run` only if the tenant's latest run since `since` that recorded a
+        `listing_digest` recorded `digest`; return whether it did. One statement, so an
+        unchanged site's refresh checks the digest and records its run in one round trip."""
+        return bulk.create_if_trusted(run, digest=digest, since=since)
+
+    def forget_digests(self, tenant: Tenant) -> None:
+        """Trust no recorded digest of the tenant's: its mirror was written by something
+        other than a refresh, so the next refresh compares row by row."""
+        self.filter(tenant=tenant).exclude(listing_digest="").update(listing_digest="")
+
+
 class RefreshRun(models.Model):
     """One refresh of one tenant's mirror: when, how it went, what it changed."""
 
@@ -281,7 +321,7 @@ class RefreshRun(models.Model):
     # a later refresh given the same answers trusts it (services._trusted).
     listing_digest = models.CharField(max_length=32, blank=True, editable=False)
 
-    objects = MirrorQuerySet.as_manager()
+    objects = RefreshRunManager()
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "-started_at"], name="refreshrun_tenant_recent")]
@@ -293,6 +333,54 @@ class RefreshRun(models.Model):
     @property
     def duration(self):
         return self.finished_at - self.started_at if self.finished_at else None
+
+    def finish(
+        self,
+        *,
+        wix_calls: int,
+        failed_provider_ids: Sequence[str] = (),
+        new: int = 0,
+        changed: int = 0,
+        unchanged: int = 0,
+        removed: int = 0,
+        listing_digest: str = "",
+    ) -> RefreshRun:
+        """Set what a refresh that read Wix records (PARTIAL when a provider's connections
+        failed to list); return the run, unsaved. `listing_digest` only when the refresh
+        compared the mirror with Wix's answers row by row."""
+        self.new_count = new
+        self.changed_count = changed
+        self.unchanged_count = unchanged
+        self.removed_count = removed
+        self.failed_provider_ids = list(failed_provider_ids)
+        self.outcome = RefreshOutcome.PARTIAL if failed_provider_ids else RefreshOutcome.OK
+        self.wix_calls = wix_calls
+        self.listing_digest = listing_digest
+        self.finished_at = timezone.now()
+        return self
+
+    def fail(self, exc: Exception, *, wix_calls: int) -> RefreshRun:
+        """Set why the refresh failed (a Wix error, unreadable credentials, or anything
+        else); return the run, unsaved."""
+        if isinstance(exc, WixError):
+            self.error_code = exc.code
+            self.error_message = exc.message
+            self.wix_request_id = exc.request_id or ""
+            # Worth trying again later: Wix was busy or down, not refusing what we sent.
+            self.retryable = isinstance(exc, WixRateLimited | WixUnavailable)
+        elif isinstance(exc, DecryptionError):
+            self.error_code = "CREDENTIALS_UNREADABLE"
+            # The message names the field that no key opens, never its value.
+            self.error_message = f"{CREDENTIALS_UNREADABLE} {exc}"
+        else:
+            # Not a Wix answer: keep the message out (it may hold anything), the log has it.
+            self.error_code = "INTERNAL_ERROR"
+            self.error_message = f"The refresh stopped on an unexpected {type(exc).__name__}."
+        self.outcome = RefreshOutcome.FAILED
+        self.listing_digest = ""  # nothing was compared
+        self.wix_calls = wix_calls
+        self.finished_at = timezone.now()
+        return self
 
 
 class ChangeKind(models.TextChoices):
