@@ -6,8 +6,9 @@
 Starts the sandbox in its own process with a generated fleet, creates a fresh database
 (SQLite in a temporary directory, or the PostgreSQL database named in --database-url,
 created and dropped here), one API-key tenant per fleet site, then refreshes every tenant
-twice through the command's runner: a first refresh that mirrors everything and a second
-one with nothing changed. Prints its figures and exits 1 if a target is missed.
+twice through the command's runner (`connections.runner`): a first refresh that mirrors
+everything and a second one with nothing changed. Prints its figures and exits 1 if a
+target is missed.
 """
 
 from __future__ import annotations
@@ -356,7 +357,7 @@ class Pass:
 
 def refresh_all(tenants, *, name: str, concurrency: int, sandbox_pid: int) -> Pass:
     """Refresh every tenant on `concurrency` threads of this process (the command's runner)."""
-    from connections.management.commands.refresh_connections import refresh_tenants
+    from connections.runner import refresh_tenants
 
     measured = Pass(name=name)
     cpu, sandbox_cpu = _cpu_seconds(), _process_cpu_seconds(sandbox_pid)
@@ -425,7 +426,7 @@ def refresh_in_processes(
 def _worker(tenants, next_index, results, go, threads: int, name: str) -> None:
     from django.db import connections
 
-    from connections.management.commands.refresh_connections import _refresh_one
+    from connections.runner import refresh_one
 
     measured = Pass(name=name)
     runs = []
@@ -443,7 +444,7 @@ def _worker(tenants, next_index, results, go, threads: int, name: str) -> None:
         try:
             while (index := take()) is not None:
                 tenant = tenants[index]
-                run = _refresh_one(tenant, trigger="bench", refresh=measured.refresh)
+                run = refresh_one(tenant, trigger="bench", refresh=measured.refresh)
                 outcome = Outcome(
                     tenant.name, run.outcome, run.wix_calls, run.error_code, run.error_message
                 )

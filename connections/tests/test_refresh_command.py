@@ -12,8 +12,8 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from connections import services
-from connections.management.commands.refresh_connections import refresh_tenants
 from connections.models import Connection, RefreshRun
+from connections.runner import refresh_tenants
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
