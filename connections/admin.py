@@ -11,13 +11,13 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from common.badges import badge
-from tenants import access
+from tenants import access, audit
 from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import Tenant
 from wixapi import types as wix
@@ -326,7 +326,12 @@ class ConnectionAdmin(ReadOnlyMirrorAdmin):
             self.admin_site.admin_view(self.sync_view),
             name="connections_connection_sync",
         )
-        return [sync, *super().get_urls()]
+        act = path(
+            "<path:object_id>/act/<str:action>/",
+            self.admin_site.admin_view(self.object_action_view),
+            name="connections_connection_act",
+        )
+        return [sync, act, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, unquote(object_id))
@@ -338,10 +343,71 @@ class ConnectionAdmin(ReadOnlyMirrorAdmin):
                 "changes_total": changes.count(),
                 "changes_url": reverse("admin:connections_connectionchange_changelist")
                 + f"?connection__id__exact={obj.pk}",
-                "can_act": access.can_act(request.user, obj.tenant_id),
-                "sync_url": reverse("admin:connections_connection_sync", args=[obj.pk]),
+                **self._buttons(request, obj),
             }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _buttons(self, request, obj: Connection) -> dict:
+        """The page's buttons: none for viewers; each only where its action makes sense."""
+        if not access.can_act(request.user, obj.tenant_id):
+            return {"can_act": False}
+
+        def act_url(action: str) -> str:
+            return reverse("admin:connections_connection_act", args=[obj.pk, action])
+
+        return {
+            "can_act": True,
+            # Disconnected or gone from Wix: there is nothing left to disconnect.
+            "disconnect_url": (
+                act_url("disconnect")
+                if obj.status != wix.Status.DISCONNECTED and not obj.is_removed
+                else None
+            ),
+            "refresh_url": act_url("refresh"),
+            "reconnect_url": (
+                act_url("reconnect_link") if self._reconnect_refusal(obj) is None else None
+            ),
+            "sync_url": (
+                reverse("admin:connections_connection_sync", args=[obj.pk])
+                if not self._not_editable_reason(obj)
+                else None
+            ),
+        }
+
+    # The list's actions a connection's page offers as buttons, each on that connection alone.
+    OBJECT_ACTIONS = ("disconnect", "refresh", "reconnect_link")
+
+    def object_action_view(self, request, object_id, action):
+        """Run one of the list's actions on this connection: POST only, operators only.
+
+        The action's own code runs, on a one-row queryset, so the rules, messages, audit
+        and the disconnect confirmation are the list's; then back to the connection's page.
+        """
+        if action not in self.OBJECT_ACTIONS:
+            raise Http404("No such action.")
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        connection = self.get_object(request, unquote(object_id))
+        if connection is None:
+            raise Http404("No such connection.")
+        if not access.can_act(request.user, connection.tenant_id):
+            audit.record_denied(
+                user=request.user,
+                action=f"connection.{action}",
+                tenant=connection.tenant,
+                target=connection,
+                via="admin",
+            )
+            raise PermissionDenied
+        func, _name, _description = self.get_actions(request)[action]
+        response = func(self, request, self.get_queryset(request).filter(pk=connection.pk))
+        change_url = reverse("admin:connections_connection_change", args=[connection.pk])
+        if isinstance(response, TemplateResponse):
+            # The disconnect confirmation posts back here; its Cancel link goes to the page,
+            # since this URL answers POSTs only.
+            response.context_data["cancel_url"] = change_url
+            return response
+        return HttpResponseRedirect(change_url)
 
     def sync_view(self, request, object_id):
         """Show and send a connection's sync settings; operators of its tenant only."""
@@ -561,26 +627,26 @@ class ConnectionAdmin(ReadOnlyMirrorAdmin):
         for connection in rows:
             self._reconnect(request, connection)
 
-    def _reconnect(self, request, connection: Connection) -> None:
+    @staticmethod
+    def _reconnect_refusal(connection: Connection) -> tuple[str, int] | None:
+        """Why no reconnect link is offered for `connection`, and how loudly; None if one is.
+
+        The action says it per row; the connection's page shows its button only on None.
+        """
         name = name_of(connection)
         provider, schedule = connection.provider, connection.schedule
         if connection.status not in (wix.Status.ERROR, wix.Status.DISCONNECTED):
-            self.message_user(
-                request,
+            return (
                 f"{name}: not broken ({connection.get_status_display()}); nothing to reconnect.",
                 messages.INFO,
             )
-            return
         if provider is None or schedule is None:
-            self.message_user(
-                request,
+            return (
                 f"{name}: its provider or schedule is not mirrored yet; refresh the tenant first.",
                 messages.WARNING,
             )
-            return
         if not provider.supports(wix.ConnectMethod.OAUTH):
-            self.message_user(
-                request,
+            return (
                 format_html(
                     '{}: {} connects with an email and password, not a link; use the <a href="{}">'
                     "Connect page of {}</a>.",
@@ -591,6 +657,14 @@ class ConnectionAdmin(ReadOnlyMirrorAdmin):
                 ),
                 messages.INFO,
             )
+        return None
+
+    def _reconnect(self, request, connection: Connection) -> None:
+        name = name_of(connection)
+        provider, schedule = connection.provider, connection.schedule
+        refusal = self._reconnect_refusal(connection)
+        if refusal is not None:
+            self.message_user(request, *refusal)
             return
         try:
             started = operations.start_oauth_connect(

@@ -18,6 +18,7 @@ from playwright.sync_api import Page, expect
 from connections import services
 from connections.models import Connection, RefreshOutcome
 from portal.demo import install_demo_tenants
+from tenants.models import Role, TenantMembership
 from tenants.services import verify_credentials
 from wixapi.sandbox import seed_demo
 
@@ -196,3 +197,50 @@ def test_connect_a_calendar_through_oauth(admin_page, live_server, wix_sandbox, 
     expect(row).to_contain_text("Connected")
     connection = Connection.objects.get(schedule__name="Emma Novak")
     assert connection.wix_id in wix_sandbox.site(aurora.site_id).connections
+
+
+def test_operator_refreshes_a_connection_from_its_page(
+    page: Page, live_server, django_user_model, wix_sandbox, demo, tmp_path
+):
+    """An operator of Salon Aurora presses Refresh on Chloe Martin's page: Wix's newer state
+    arrives with a success message, and the long Wix ID stays inside its box."""
+    aurora = demo["Salon Aurora"]
+    olga = django_user_model.objects.create_user("olga", password=PASSWORD, is_staff=True)
+    TenantMembership.objects.create(user=olga, tenant=aurora, role=Role.OPERATOR)
+    chloe = Connection.objects.get(tenant=aurora, schedule__name="Chloe Martin")
+    wix_sandbox.set_connection_error(aurora.site_id, chloe.wix_id, "EXTERNAL_CALENDAR_DELETED")
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "olga")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_have_text("Calendar Connections Portal")
+
+    page.goto(f"{live_server.url}{CONNECTIONS}{chloe.pk}/change/")
+    tools = page.locator(".object-tools")
+    for name in ("Refresh", "Reconnect link", "Sync settings", "Disconnect…"):
+        control = tools.get_by_role("button", name=name).or_(tools.get_by_role("link", name=name))
+        expect(control).to_be_visible()
+    # The Wix ID (about 160 characters, no spaces) wraps inside its box and the page.
+    wix_id = page.locator(".field-wix_id .readonly")
+    expect(wix_id).to_have_text(chloe.wix_id)
+    sizes = wix_id.evaluate(
+        """e => ({scroll: e.scrollWidth, client: e.clientWidth,
+                  right: e.getBoundingClientRect().right,
+                  box: e.closest('fieldset').getBoundingClientRect().right,
+                  page: document.documentElement.scrollWidth,
+                  view: document.documentElement.clientWidth})"""
+    )
+    assert sizes["scroll"] <= sizes["client"], sizes
+    assert sizes["right"] <= sizes["box"], sizes
+    assert sizes["page"] <= sizes["view"], sizes
+    screenshot(page, "connection.png", tmp_path)
+
+    tools.get_by_role("button", name="Refresh").click()
+
+    page.wait_for_url(f"{live_server.url}{CONNECTIONS}{chloe.pk}/change/")
+    success = page.locator(".messagelist .success")
+    expect(success).to_contain_text("Chloe Martin")
+    expect(success).to_contain_text("refreshed from Wix; status Error")
+    expect(page.locator(".field-error_reason .readonly")).to_have_text("External calendar deleted")
+    assert screenshot(page, "connection-refreshed.png", tmp_path).stat().st_size > 10_000
