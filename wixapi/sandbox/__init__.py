@@ -4,7 +4,7 @@ HTTP.
 Used by the tests, the demo and the fleet benchmarks; nothing here imports Django.
 """
 
-from .seed import Credentials, DemoSite, generate_fleet, seed_demo
+from .seed import Credentials, DemoSite, generate_fleet, seed_demo, seed_docs_example
 from .server import SandboxServer, serve
 from .state import BOOKINGS_APP_ID, Faults, RequestRecord, Sandbox, Site
 
@@ -19,5 +19,6 @@ __all__ = [
     "Site",
     "generate_fleet",
     "seed_demo",
+    "seed_docs_example",
     "serve",
 ]

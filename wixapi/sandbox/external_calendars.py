@@ -199,7 +199,7 @@ def list_calendars(sb, request: Request, caller, connection_id: str) -> Response
         if provider.list_event_from_calendars != "SPECIFIC_CALENDARS":
             raise wix_error(428, NOT_SUPPORTED, f"{provider.name} has no calendars to choose")
         _split_failing(sb, caller, [conn], partial=False)
-    return json_response({"calendars": shapes.calendars_for(conn.id)})
+    return json_response({"calendars": shapes.account_calendars(conn)})
 
 
 def update_sync_config(sb, request: Request, caller, connection_id: str) -> Response:
@@ -214,7 +214,7 @@ def update_sync_config(sb, request: Request, caller, connection_id: str) -> Resp
             raise validation_error(violations)
         imported = config["listEventFromCalendars"]
         if "calendars" in imported:
-            known = {c["id"]: c for c in shapes.calendars_for(conn.id)}
+            known = {c["id"]: c for c in shapes.account_calendars(conn)}
             chosen = imported["calendars"]["calendars"]
             unknown = [c["id"] for c in chosen if c["id"] not in known]
             if unknown:
@@ -225,7 +225,7 @@ def update_sync_config(sb, request: Request, caller, connection_id: str) -> Resp
             raise wix_error(428, "CONNECTION_NOT_CONNECTED", "The connection is disconnected")
         if not provider.update_sync_config:
             raise wix_error(428, NOT_SUPPORTED, f"{provider.name} doesn't allow sync changes")
-        reason = syncconfig.unsupported_reason(config, provider)
+        reason = syncconfig.unsupported_reason(config, provider, current=conn.sync_config)
         if reason:
             raise wix_error(428, NOT_SUPPORTED, reason)
         conn.sync_config = config
@@ -260,7 +260,7 @@ def list_events(sb, request: Request, caller) -> Response:
             c
             for c in site.connections.values()
             if c.status != "DISCONNECTED"
-            and c.sync_config["listEventFromCalendars"].get("enabled")
+            and c.sync_config.get("listEventFromCalendars", {}).get("enabled")
             and c.schedule_id in site.schedules
             and (not state["s"] or c.schedule_id in state["s"])
             and (not state["u"] or c.user_id in state["u"])

@@ -159,3 +159,106 @@ def generate_fleet(
             instance_id = sb.install_app(app_id, site.id)
             creds.sites.append(DemoSite(site.id, site_name, instance_id, api_key))
     return creds
+
+
+# The List Connections example of the Wix REST reference (External Calendar v2, "List
+# Connections", dev.wix.com/docs/rest/business-solutions/bookings/calendar/external-calendar-v2/
+# list-connections). The first connection is copied from the example as published.
+DOCS_ICAL_PROVIDER_ID = "9f084ae8-b3a6-4eb6-a29d-bc682c04b5fc"
+DOCS_SCHEDULE_ID = "100ef23e-9e92-4293-8e08-d3747537138f"
+DOCS_USER_ID = "f7f363b1-8ef8-4118-9612-0e6b3910745a"
+DOCS_ICAL_CALENDAR_IDS = (
+    "2cnk4sgx4haqxbuz0sao0flxw",
+    "4xve0tohyhnrlzy3lp4zf7b07",
+    "a68yu6lp6584z66zorp19z1ab",
+)
+# [U] Of the second connection only its id is copied from the example; the rest is rebuilt
+# from the contract's Connection shape (docs/wix-contract.md §1): a Google connection
+# exporting to the primary calendar, with neither `userId` nor `appId`. The provider id is
+# made up here.
+DOCS_GOOGLE_PROVIDER_ID = "2d1f6c7e-43b8-4a59-9e0d-6b7c8f9a0b1c"
+DOCS_EXAMPLE_CONNECTIONS: tuple[dict[str, Any], ...] = (
+    {
+        "id": "4WnvD8QzxhkAjVPBKUCvLIMpbuuUCMID7rYhqOpIGDae9JYyQj0JS71sdJukve86B38sWvS6TOvMQqBxszj"
+        "EMN7MfiUjvCwgx0inoCXpg7JpM0QXmxYW4E2dXHAmKaNKk4M5jez8KwwxQxUNygYrvR0V08GW0weMqwMW1GYslMM1"
+        "kVPcGuiwqJ7",
+        "providerId": DOCS_ICAL_PROVIDER_ID,
+        "calendarType": "I_CAL",
+        "scheduleId": DOCS_SCHEDULE_ID,
+        "userId": DOCS_USER_ID,
+        "externalAccountEmail": "some@email.com",
+        "status": "CONNECTED",
+        "syncConfig": {
+            "listEventFromCalendars": {
+                "enabled": True,
+                "calendars": {"calendars": [{"id": cid} for cid in DOCS_ICAL_CALENDAR_IDS]},
+            }
+        },
+    },
+    {
+        "id": "NKUjjvm8geI1xEEE6pU5of0blj4oIHvJy7M4KGCDHidQzOiHHWchOJ31inHqv3fCFo5mtX62Wp5PV4Kv5cT"
+        "JRANJJbw1ukkwesjQVKeM7VAjq8ErrMDutLTq2dDvkUc0eFN36l3n1g45JWkAn1t8d",
+        "providerId": DOCS_GOOGLE_PROVIDER_ID,
+        "calendarType": "GOOGLE",
+        "scheduleId": DOCS_SCHEDULE_ID,
+        "externalAccountEmail": "some@email.com",
+        "status": "CONNECTED",
+        "syncConfig": {"syncToCalendar": {"enabled": True, "primaryCalendar": {}}},
+    },
+)
+
+
+def seed_docs_example(sb: Sandbox) -> Credentials:
+    """Add a site whose List Connections answers the Wix docs' example, key for key.
+
+    Its Google provider says DEDICATED_CALENDAR while the example's Google connection exports
+    to the primary calendar: a config Wix made that the provider's features do not list. The
+    iCal provider lets the connection's calendars be chosen. One OAuth app is installed on
+    the site, and the account's API key reaches it too.
+    """
+    account_id = sb.new_guid()
+    app_id, app_secret = sb.create_app()
+    api_key = sb.create_api_key(account_id)
+    creds = Credentials(app_id, app_secret, account_id, api_key)
+    site_name = "Docs Example"
+    with sb.lock:
+        site = sb.add_site(
+            name=site_name, premium=True, account_id=account_id, with_default_providers=False
+        )
+        sb.add_provider(
+            site.id,
+            "Apple iCal",
+            "I_CAL",
+            ("CREDENTIALS",),
+            True,
+            "SPECIFIC_CALENDARS",
+            "NOT_SUPPORTED",
+            provider_id=DOCS_ICAL_PROVIDER_ID,
+        )
+        sb.add_provider(
+            site.id,
+            "Google",
+            "GOOGLE",
+            ("OAUTH",),
+            True,
+            "SPECIFIC_CALENDARS",
+            "DEDICATED_CALENDAR",
+            provider_id=DOCS_GOOGLE_PROVIDER_ID,
+        )
+        sb.add_schedule(
+            site.id, name="Docs Staff", user_id=DOCS_USER_ID, schedule_id=DOCS_SCHEDULE_ID
+        )
+        ical, google = DOCS_EXAMPLE_CONNECTIONS
+        # The account's calendars: the example's ids; the names are the sandbox's.
+        names = ("Primary", "Work", "Family")
+        sb.add_listed_connection(
+            site.id,
+            ical,
+            calendars=[
+                {"id": c, "name": n} for c, n in zip(DOCS_ICAL_CALENDAR_IDS, names, strict=True)
+            ],
+        )
+        sb.add_listed_connection(site.id, google)
+        instance_id = sb.install_app(app_id, site.id)
+    creds.sites.append(DemoSite(site.id, site_name, instance_id, api_key))
+    return creds

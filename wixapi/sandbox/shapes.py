@@ -54,15 +54,17 @@ def connection_json(conn, *, copy: bool = True) -> dict[str, Any]:
         "providerId": conn.provider_id,
         "calendarType": conn.calendar_type,
         "scheduleId": conn.schedule_id,
-        "userId": conn.user_id,
-        "appId": conn.app_id,
     }
+    if conn.user_id is not None:
+        data["userId"] = conn.user_id
+    if conn.app_id is not None:
+        data["appId"] = conn.app_id
     if conn.email:
         data["externalAccountEmail"] = conn.email
     data["status"] = conn.status
     if conn.status == "ERROR" and conn.error_reason:
         data["errorReason"] = conn.error_reason
-    data["syncConfig"] = _copy(conn.sync_config) if copy else conn.sync_config
+    data["syncConfig"] = copy_json(conn.sync_config) if copy else conn.sync_config
     return data
 
 
@@ -101,6 +103,11 @@ def site_json(site) -> dict[str, Any]:
     }
 
 
+def account_calendars(conn) -> list[dict[str, str]]:
+    """Return the calendars of the connection's external account (List Calendars)."""
+    return conn.calendars if conn.calendars is not None else calendars_for(conn.id)
+
+
 def calendars_for(conn_id: str) -> list[dict[str, str]]:
     """Return the external account's calendars: Primary and two more, with stable ids."""
     return [{"id": _calendar_id(conn_id, name), "name": name} for name in CALENDAR_NAMES]
@@ -124,9 +131,9 @@ def events_for(conn, schedule, start: datetime, end: datetime) -> list[dict[str,
     Each day draws from an RNG seeded by (connection id, date): about five timed events a
     week and an occasional all-day one, identical on every call.
     """
-    imported = conn.sync_config["listEventFromCalendars"]
+    imported = conn.sync_config.get("listEventFromCalendars", {})
     if "calendars" in imported:
-        by_id = {c["id"]: c["name"] for c in calendars_for(conn.id)}
+        by_id = {c["id"]: c.get("name", "") for c in account_calendars(conn)}
         names = [by_id.get(c["id"], "Calendar") for c in imported["calendars"]["calendars"]]
         if not names:
             return []
@@ -164,9 +171,10 @@ def events_for(conn, schedule, start: datetime, end: datetime) -> list[dict[str,
     return events
 
 
-def _copy(value: Any) -> Any:
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON data, keeping key order."""
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: copy_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [copy_json(v) for v in value]
     return value

@@ -76,12 +76,14 @@ class Connection:
     provider_id: str
     calendar_type: str
     schedule_id: str
-    user_id: str
-    app_id: str
+    user_id: str | None  # None: the connection JSON has no `userId` (docs' List Connections)
+    app_id: str | None  # None: no `appId`, likewise
     status: str
     sync_config: dict[str, Any]
     error_reason: str | None = None
     email: str | None = None
+    # The external account's calendars (List Calendars); None: derived from the id.
+    calendars: list[dict[str, str]] | None = None
 
 
 @dataclass
@@ -269,12 +271,14 @@ class Sandbox:
         update_sync_config: bool = True,
         list_event_from_calendars: str = "SPECIFIC_CALENDARS",
         sync_to_calendar: str = "NOT_SUPPORTED",
+        *,
+        provider_id: str | None = None,
     ) -> str:
         """Add a provider to the site (e.g. one an installed app brings); return its id."""
         with self.lock:
             site = self.site(site_id)
             provider = Provider(
-                self.new_guid(),
+                provider_id or self.new_guid(),
                 name,
                 calendar_type,
                 tuple(connect_methods),
@@ -295,11 +299,12 @@ class Sandbox:
         time_zone: str = "Europe/London",
         user_id: str | None = None,
         external_id: str | None = None,
+        schedule_id: str | None = None,
     ) -> str:
         """Add a staff schedule to the site; return its id."""
         with self.lock:
             schedule = Schedule(
-                id=self.new_guid(),
+                id=schedule_id or self.new_guid(),
                 name=name,
                 external_id=external_id or self.new_guid(),
                 user_id=user_id or self.new_guid(),
@@ -360,6 +365,35 @@ class Sandbox:
                 sync_config=config,
             )
             return conn_id
+
+    def add_listed_connection(
+        self, site_id: str, data: dict[str, Any], *, calendars: list[dict[str, str]] | None = None
+    ) -> str:
+        """Add a connection exactly as Wix lists it (its REST JSON); return its id.
+
+        Keys `data` leaves out stay out of every answer, and its syncConfig is kept as given,
+        whatever the provider's features say: Wix itself makes such connections (the docs'
+        List Connections example). `calendars` are the account's calendars for List Calendars.
+        """
+        with self.lock:
+            site = self.site(site_id)
+            if data["providerId"] not in site.provider_records:
+                raise ValueError(f"unknown provider {data['providerId']}")
+            site.connections[data["id"]] = Connection(
+                id=data["id"],
+                site_id=site_id,
+                provider_id=data["providerId"],
+                calendar_type=data["calendarType"],
+                schedule_id=data["scheduleId"],
+                user_id=data.get("userId"),
+                app_id=data.get("appId"),
+                status=data["status"],
+                error_reason=data.get("errorReason"),
+                email=data.get("externalAccountEmail"),
+                sync_config=shapes.copy_json(data.get("syncConfig", {})),
+                calendars=[dict(c) for c in calendars] if calendars is not None else None,
+            )
+            return data["id"]
 
     def connect(
         self, site_id: str, schedule_id: str, provider_id: str, *, email: str, app_id: str

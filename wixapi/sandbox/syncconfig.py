@@ -24,6 +24,12 @@ EXPORT_ALLOWED = {
     "DEDICATED_CALENDAR": {"dedicatedCalendar"},
 }
 
+# [U] chosen: Update Sync Config checks the provider's features only for a sub-object that
+# changes, so a connection keeps (and may be sent back) a config Wix made beyond them, as the
+# docs' List Connections example has: Google exporting to its primary calendar while the
+# provider says DEDICATED_CALENDAR. A direction the provider says NOT_SUPPORTED is refused
+# whenever it is sent enabled. Set to False to check every enabled sub-object.
+CHECK_ONLY_CHANGES = True
 # [U] chosen: Update Sync Config replaces the whole syncConfig; a sub-object left out of
 # the request becomes disabled. Set to "merge" to keep left-out sub-objects unchanged.
 UPDATE_MODE = "replace"
@@ -65,9 +71,23 @@ def default_modes(list_event_from_calendars: str, sync_to_calendar: str) -> tupl
     return import_mode, export_mode
 
 
-def unsupported_reason(config: dict[str, Any], provider: Any) -> str | None:
-    """Return why the provider can't honour `config`, or None when it can."""
+def unsupported_reason(
+    config: dict[str, Any], provider: Any, *, current: dict[str, Any] | None = None
+) -> str | None:
+    """Return why the provider can't honour `config`, or None when it can.
+
+    With `current` (the connection's config), a sub-object equal to its current one is not
+    checked (see CHECK_ONLY_CHANGES)."""
     imp, exp = config["listEventFromCalendars"], config["syncToCalendar"]
+    if CHECK_ONLY_CHANGES and current is not None:
+        if provider.list_event_from_calendars != "NOT_SUPPORTED" and _same_target(
+            imp, current.get("listEventFromCalendars")
+        ):
+            imp = {}
+        if provider.sync_to_calendar != "NOT_SUPPORTED" and _same_target(
+            exp, current.get("syncToCalendar")
+        ):
+            exp = {}
     if imp.get("enabled"):
         allowed = IMPORT_ALLOWED.get(provider.list_event_from_calendars, set())
         if _one_of(imp, IMPORT_ONE_OF) not in allowed:
@@ -92,7 +112,9 @@ def parse(body_config: Any, current: dict[str, Any], sync_to_calendar: str):
         sub = body_config.get(name)
         path = f"syncConfig.{name}"
         if sub is None:
-            result[name] = current[name] if UPDATE_MODE == "merge" else field_default
+            result[name] = (
+                current.get(name, field_default) if UPDATE_MODE == "merge" else field_default
+            )
             continue
         if not isinstance(sub, dict):
             violations.append(_violation(path, "must be an object", "INVALID_TYPE"))
@@ -128,6 +150,25 @@ def parse(body_config: Any, current: dict[str, Any], sync_to_calendar: str):
             value = {}
         result[name] = {"enabled": enabled, key: value}
     return (None if violations else result), violations
+
+
+def _same_target(sub: dict[str, Any], current: Any) -> bool:
+    """Whether `sub` asks for what `current` has: the same enabled flag, one-of key and
+    calendar ids (names are Wix's to fill in)."""
+    if not isinstance(current, dict):
+        return False
+
+    def target(value: dict[str, Any]) -> tuple:
+        calendars = value.get("calendars")
+        ids = (
+            tuple(c.get("id") for c in calendars.get("calendars", []))
+            if isinstance(calendars, dict)
+            else None
+        )
+        keys = tuple(k for k in (*IMPORT_ONE_OF, *EXPORT_ONE_OF) if k in value)
+        return bool(value.get("enabled")), keys, ids
+
+    return target(sub) == target(current)
 
 
 def _one_of(sub: dict[str, Any], keys: tuple[str, ...]) -> str | None:
