@@ -417,15 +417,13 @@ class ConnectionAdmin(ReadOnlyMirrorAdmin):
         if not access.can_act(request.user, connection.tenant_id):
             raise PermissionDenied
         provider = connection.provider
-        editable = provider is not None and provider.can_update_sync_config
+        editable = not self._not_editable_reason(connection)
         form = None
         if editable:
-            current = connection.sync_config
-            calendars = self._calendars(request, connection, current)
+            calendars = self._calendars(request, connection, connection.sync_config)
             form = SyncSettingsForm(
                 request.POST if request.method == "POST" else None,
-                provider=provider,
-                current=current,
+                connection=connection,
                 calendars=calendars,
             )
             if request.method == "POST" and form.is_valid():
@@ -472,7 +470,7 @@ class ConnectionAdmin(ReadOnlyMirrorAdmin):
     def _calendars(self, request, connection, current: wix.SyncConfig) -> list[wix.Calendar]:
         """The account's calendars from Wix, or the chosen ones when Wix fails."""
         chosen = list(current.list_event_from_calendars.calendars)
-        if wix.ImportMode.CALENDARS not in operations.allowed_import_modes(connection.provider):
+        if wix.ImportMode.CALENDARS not in operations.import_modes_for(connection):
             return chosen
         try:
             return list(operations.list_calendars(connection))
@@ -487,15 +485,7 @@ class ConnectionAdmin(ReadOnlyMirrorAdmin):
 
     @staticmethod
     def _not_editable_reason(connection: Connection) -> str:
-        provider = connection.provider
-        if provider is None:
-            return "The connection's provider is not mirrored yet; refresh the tenant first."
-        if not provider.can_update_sync_config:
-            return (
-                f"{provider} does not allow changing sync settings; the connection keeps "
-                "the settings it was made with."
-            )
-        return ""
+        return operations.not_editable_reason(connection)
 
     # --- Actions ---
 

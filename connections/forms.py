@@ -1,4 +1,4 @@
-"""The sync-settings form: only what the connection's provider can do is offered."""
+"""The sync-settings form: what the connection's provider can do, and what it already has."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django import forms
 from wixapi import types as wix
 
 from . import operations
-from .models import Provider
+from .models import Connection
 
 IMPORT_MODE_LABELS = {
     wix.ImportMode.PRIMARY: "The primary calendar",
@@ -30,8 +30,10 @@ def _ordered(modes: set, labels: dict) -> list[tuple[str, str]]:
 class SyncSettingsForm(forms.Form):
     """Import and export settings of one connection; `sync_config()` is the complete config.
 
-    A direction the provider cannot do has no fields and is sent disabled. `calendars`
-    are the account's calendars (List Calendars) offered for import.
+    The modes offered are `operations.import_modes_for` / `export_modes_for`: the provider's
+    and the connection's own, so a config Wix made is offered back as it is. A direction
+    with nothing to offer has no fields and is sent back as it is. `calendars` are the
+    account's calendars (List Calendars) offered for import.
     """
 
     import_enabled = forms.BooleanField(
@@ -51,24 +53,27 @@ class SyncSettingsForm(forms.Form):
     def __init__(
         self,
         *args,
-        provider: Provider | None,
-        current: wix.SyncConfig,
+        connection: Connection,
         calendars: Sequence[wix.Calendar] = (),
         **kwargs,
     ) -> None:
+        provider = connection.provider
+        self.current = current = connection.sync_config
         imp, exp = current.list_event_from_calendars, current.sync_to_calendar
-        self.current = current
-        self.import_modes = operations.allowed_import_modes(provider)
-        self.export_modes = operations.allowed_export_modes(provider)
-        self.calendar_names = {c.id: c.name for c in calendars}
+        self.import_modes = operations.import_modes_for(connection)
+        self.export_modes = operations.export_modes_for(connection)
+        # The chosen calendars keep their names when List Calendars could not be read.
+        self.calendar_names = {c.id: c.name for c in (*imp.calendars, *calendars)}
+        import_mode = imp.mode if imp.mode in self.import_modes else None
+        export_mode = exp.mode if exp.mode in self.export_modes else None
         kwargs.setdefault(
             "initial",
             {
                 "import_enabled": imp.enabled,
-                "import_mode": (imp.mode or operations.default_import_mode(provider) or ""),
+                "import_mode": (import_mode or operations.default_import_mode(provider) or ""),
                 "calendars": [c.id for c in imp.calendars],
                 "export_enabled": exp.enabled,
-                "export_mode": (exp.mode or operations.default_export_mode(provider) or ""),
+                "export_mode": (export_mode or operations.default_export_mode(provider) or ""),
             },
         )
         super().__init__(*args, **kwargs)
@@ -123,12 +128,12 @@ class SyncSettingsForm(forms.Form):
                 enabled=bool(data.get("import_enabled")), mode=mode, calendars=chosen
             )
         else:
-            import_config = wix.ImportConfig(enabled=False, mode=imp.mode)
+            import_config = imp
         if self.export_modes:
             mode = wix.ExportMode(data["export_mode"]) if data.get("export_mode") else exp.mode
             export_config = wix.ExportConfig(enabled=bool(data.get("export_enabled")), mode=mode)
         else:
-            export_config = wix.ExportConfig(enabled=False, mode=exp.mode)
+            export_config = exp
         return wix.SyncConfig(
             list_event_from_calendars=import_config, sync_to_calendar=export_config
         )

@@ -173,7 +173,7 @@ def set_sync_config(
         user=user,
         via=via,
         parameters={"syncConfig": sync_config.to_json()},
-        check=lambda: check_sync_config(connection.provider, sync_config),
+        check=lambda: check_sync_config(connection, sync_config),
     )
 
 
@@ -224,12 +224,51 @@ EXPORT_MODES = {
 }
 
 
+# [U] chosen: a capability the portal cannot read (UNDEFINED, or a value it does not know) is
+# no reason to refuse: every mode is offered and Wix answers (428 NOT_SUPPORTED_BY_PROVIDER).
+UNSURE_CAPABILITIES = {"", wix.ListEventFromCalendars.UNDEFINED.value}
+
+
 def allowed_import_modes(provider: Provider | None) -> set[wix.ImportMode]:
-    return IMPORT_MODES.get(provider.import_capability, set()) if provider else set()
+    """The import modes the provider's features list (all of them when they are unsure)."""
+    if provider is None:
+        return set()
+    if provider.import_capability in UNSURE_CAPABILITIES:
+        return set(wix.ImportMode)
+    return set(IMPORT_MODES.get(provider.import_capability, set()))
 
 
 def allowed_export_modes(provider: Provider | None) -> set[wix.ExportMode]:
-    return EXPORT_MODES.get(provider.export_capability, set()) if provider else set()
+    """The export modes the provider's features list (all of them when they are unsure)."""
+    if provider is None:
+        return set()
+    if provider.export_capability in UNSURE_CAPABILITIES:
+        return set(wix.ExportMode)
+    return set(EXPORT_MODES.get(provider.export_capability, set()))
+
+
+def _has_mode(part: wix.ImportConfig | wix.ExportConfig, capability: str) -> bool:
+    # A disabled part still names a target (Wix's one-of); on a provider that says it cannot
+    # do the direction at all, that name is a placeholder, not something to turn on.
+    return part.mode is not None and (part.enabled or capability != "NOT_SUPPORTED")
+
+
+def import_modes_for(connection: Connection) -> set[wix.ImportMode]:
+    """The import modes to offer: the provider's, and the one the connection already has."""
+    modes = allowed_import_modes(connection.provider)
+    imp = connection.sync_config.list_event_from_calendars
+    if connection.provider and _has_mode(imp, connection.provider.import_capability):
+        modes.add(imp.mode)
+    return modes
+
+
+def export_modes_for(connection: Connection) -> set[wix.ExportMode]:
+    """The export modes to offer: the provider's, and the one the connection already has."""
+    modes = allowed_export_modes(connection.provider)
+    exp = connection.sync_config.sync_to_calendar
+    if connection.provider and _has_mode(exp, connection.provider.export_capability):
+        modes.add(exp.mode)
+    return modes
 
 
 def default_import_mode(provider: Provider | None) -> wix.ImportMode | None:
@@ -244,32 +283,61 @@ def default_export_mode(provider: Provider | None) -> wix.ExportMode | None:
     return None
 
 
-def check_sync_config(provider: Provider | None, sync_config: wix.SyncConfig) -> None:
-    """Raise `ActionRefused` naming the first thing the provider cannot do."""
+def not_editable_reason(connection: Connection) -> str:
+    """Why the connection's sync settings cannot be changed at all, or "" when they can."""
+    provider = connection.provider
+    if provider is None:
+        return "The connection's provider is not mirrored yet; refresh the tenant first."
+    if not provider.can_update_sync_config:
+        return (
+            f"{provider} does not allow changing sync settings; the connection keeps "
+            "the settings it was made with."
+        )
+    return ""
+
+
+def _target(part: wix.ImportConfig | wix.ExportConfig) -> tuple:
+    """What a direction asks Wix for: on or off, the mode, the calendar ids."""
+    calendars = tuple(c.id for c in getattr(part, "calendars", ()))
+    return part.enabled, part.mode, calendars
+
+
+def check_sync_config(connection: Connection, sync_config: wix.SyncConfig) -> None:
+    """Raise `ActionRefused` naming the first change the provider cannot do.
+
+    Only what differs from the connection's current config is checked: a direction sent
+    back as it is passes, even when the provider's features do not list its mode (Wix made
+    it so), and the modes the connection has count as possible.
+    """
+    provider = connection.provider
     if provider is None:
         raise ActionRefused("The connection's provider is not mirrored yet; refresh first.")
     if not provider.can_update_sync_config:
         raise ActionRefused(f"{provider} does not allow changing sync settings.")
+    current = connection.sync_config
     imp = sync_config.list_event_from_calendars
-    if imp.enabled:
-        modes = allowed_import_modes(provider)
-        if not modes:
-            raise ActionRefused(f"{provider} cannot import events.", field="import")
-        if imp.mode not in modes:
+    if imp.enabled and _target(imp) != _target(current.list_event_from_calendars):
+        if imp.mode not in import_modes_for(connection):
+            modes = allowed_import_modes(provider)
+            if not modes:
+                raise ActionRefused(f"{provider} cannot import events.", field="import")
             raise ActionRefused(
                 f"{provider} can import only from: {', '.join(sorted(modes))}.", field="import"
             )
         if imp.mode is wix.ImportMode.CALENDARS and not imp.calendars:
             raise ActionRefused("Choose at least one calendar to import from.", field="calendars")
     exp = sync_config.sync_to_calendar
-    if exp.enabled:
+    if (
+        exp.enabled
+        and _target(exp) != _target(current.sync_to_calendar)
+        and exp.mode not in export_modes_for(connection)
+    ):
         modes = allowed_export_modes(provider)
         if not modes:
             raise ActionRefused(f"{provider} cannot export bookings.", field="export")
-        if exp.mode not in modes:
-            raise ActionRefused(
-                f"{provider} can export only to: {', '.join(sorted(modes))}.", field="export"
-            )
+        raise ActionRefused(
+            f"{provider} can export only to: {', '.join(sorted(modes))}.", field="export"
+        )
 
 
 # --- Connecting ------------------------------------------------------------------------
