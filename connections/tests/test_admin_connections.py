@@ -256,7 +256,9 @@ def test_search_matches_the_start_of_each_field(client, operator, query, expecte
     """Search takes the whole text as the start of an email, schedule or tenant name (any case)."""
     response = client.get(reverse(CHANGELIST), {"q": query})
 
-    assert {row.schedule.name for row in response.context["cl"].result_list} == expected
+    # Wix IDs are random: one may happen to start with a query ("Wu"), and is rightly found.
+    found = response.context["cl"].result_list
+    assert {row.schedule.name for row in found if not row.wix_id.startswith(query)} == expected
 
 
 def test_search_by_wix_id_is_a_prefix(client, operator, tenant_a, aurora):
