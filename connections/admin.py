@@ -9,7 +9,6 @@ from collections.abc import Callable
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -17,7 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from common.badges import badge
-from tenants import access, audit
+from tenants import access
 from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import Tenant
 from wixapi import types as wix
@@ -387,18 +386,7 @@ class ConnectionAdmin(ReadOnlyMirrorAdmin):
             raise Http404("No such action.")
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        connection = self.get_object(request, unquote(object_id))
-        if connection is None:
-            raise Http404("No such connection.")
-        if not access.can_act(request.user, connection.tenant_id):
-            audit.record_denied(
-                user=request.user,
-                action=f"connection.{action}",
-                tenant=connection.tenant,
-                target=connection,
-                via="admin",
-            )
-            raise PermissionDenied
+        connection = self.reach(request, object_id, act=True, action=action)
         func, _name, _description = self.get_actions(request)[action]
         response = func(self, request, self.get_queryset(request).filter(pk=connection.pk))
         change_url = reverse("admin:connections_connection_change", args=[connection.pk])
@@ -411,11 +399,7 @@ class ConnectionAdmin(ReadOnlyMirrorAdmin):
 
     def sync_view(self, request, object_id):
         """Show and send a connection's sync settings; operators of its tenant only."""
-        connection = self.get_object(request, unquote(object_id))
-        if connection is None:
-            raise Http404("No such connection.")
-        if not access.can_act(request.user, connection.tenant_id):
-            raise PermissionDenied
+        connection = self.reach(request, object_id, act=True)
         provider = connection.provider
         editable = not self._not_editable_reason(connection)
         form = None

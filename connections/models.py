@@ -21,7 +21,7 @@ from django.db.models.functions import Collate, Upper
 from django.utils import timezone
 
 from tenants.crypto import DecryptionError
-from tenants.models import CREDENTIALS_UNREADABLE, Tenant
+from tenants.models import CREDENTIALS_UNREADABLE, Tenant, TenantOwned, TenantOwnedQuerySet
 from wixapi import types as wix
 from wixapi.errors import WixError, WixRateLimited, WixUnavailable
 
@@ -48,12 +48,8 @@ def choices(enum: type) -> list[tuple[str, str]]:
     return [(m.value, labels.get(m) or m.value.replace("_", " ").capitalize()) for m in enum]
 
 
-class MirrorQuerySet(models.QuerySet):
-    def for_tenant(self, tenant: Tenant | int) -> MirrorQuerySet:
-        return self.filter(tenant=tenant)
-
-    def for_tenants(self, tenants) -> MirrorQuerySet:
-        return self.filter(tenant__in=tenants)
+class MirrorQuerySet(TenantOwnedQuerySet):
+    """Scoping (`visible_to`, `operable_by`), plus what only mirrored rows have."""
 
     def present(self) -> MirrorQuerySet:
         """Rows Wix still shows (not marked removed)."""
@@ -94,13 +90,12 @@ class PrefixIndex(models.Index):
         return index.create_sql(model, schema_editor, using, **kwargs)
 
 
-class Mirrored(models.Model):
+class Mirrored(TenantOwned):
     """What every mirrored Wix object has."""
 
     # Read by Tenant.holds_mirror: a tenant whose site has mirrored rows keeps its site.
     mirrors_tenant_site = True
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     wix_id = models.CharField("Wix ID", max_length=512)
     raw = models.JSONField("Wix JSON", default=dict)
     first_seen_at = models.DateTimeField()
@@ -270,7 +265,20 @@ class RefreshOutcome(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class RefreshRunManager(models.Manager.from_queryset(MirrorQuerySet)):
+class RefreshTrigger(models.TextChoices):
+    """What started a refresh."""
+
+    SCHEDULE = "schedule", "Schedule"
+    ADMIN = "admin", "Admin"
+    API = "api", "API"
+    COMMAND = "command", "Command"
+    DEMO = "demo", "Demo"
+    BENCH = "bench", "Benchmark"
+    # Runs recorded before triggers were named, and callers that name none.
+    MANUAL = "manual", "Manual"
+
+
+class RefreshRunManager(models.Manager.from_queryset(TenantOwnedQuerySet)):
     """A refresh's run is started unsaved and INSERTed once, finished: a refresh in progress
     shows as the tenant's lock (`tasks.refresh_is_running`), not as a row."""
 
@@ -294,7 +302,7 @@ class RefreshRunManager(models.Manager.from_queryset(MirrorQuerySet)):
         self.filter(tenant=tenant).exclude(listing_digest="").update(listing_digest="")
 
 
-class RefreshRun(models.Model):
+class RefreshRun(TenantOwned):
     """One refresh of one tenant's mirror: when, how it went, what it changed."""
 
     # Indexed by (tenant, -started_at) below, which also serves the foreign key: every
@@ -305,7 +313,7 @@ class RefreshRun(models.Model):
     outcome = models.CharField(
         max_length=16, choices=RefreshOutcome, default=RefreshOutcome.RUNNING
     )
-    trigger = models.CharField(max_length=32, default="manual")
+    trigger = models.CharField(max_length=32, choices=RefreshTrigger, default=RefreshTrigger.MANUAL)
     new_count = models.PositiveIntegerField(default=0)
     changed_count = models.PositiveIntegerField(default=0)
     unchanged_count = models.PositiveIntegerField(default=0)
@@ -390,10 +398,9 @@ class ChangeKind(models.TextChoices):
     REAPPEARED = "reappeared", "Reappeared"
 
 
-class ConnectionChange(models.Model):
+class ConnectionChange(TenantOwned):
     """Something a refresh saw change on a connection: old -> new, when, in which refresh."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="changes")
     refresh_run = models.ForeignKey(
         RefreshRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
@@ -404,8 +411,6 @@ class ConnectionChange(models.Model):
     old_value = models.JSONField(null=True, blank=True)
     new_value = models.JSONField(null=True, blank=True)
     changed_at = models.DateTimeField()
-
-    objects = MirrorQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -431,14 +436,13 @@ class ConnectRequestStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class ConnectRequest(models.Model):
+class ConnectRequest(TenantOwned):
     """A tracked attempt to connect a schedule to a calendar through Wix's OAuth consent.
 
     The owner returns to `/connect/return/<state>/`; only a hash of the single-use state
     token is stored, so the database cannot be used to forge a return.
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="+")
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="+")
     method = models.CharField(
@@ -461,8 +465,6 @@ class ConnectRequest(models.Model):
     )
     completed_at = models.DateTimeField(null=True, blank=True)
 
-    objects = MirrorQuerySet.as_manager()
-
     class Meta:
         ordering = ["-created_at"]
 
@@ -470,19 +472,16 @@ class ConnectRequest(models.Model):
         return f"Connect {self.schedule} to {self.provider} ({self.get_status_display()})"
 
 
-class Job(models.Model):
+class Job(TenantOwned):
     """Work queued for a tenant (a refresh), looked up by id through the API."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=32, default="refresh")
     task_id = models.CharField(max_length=255, blank=True, db_index=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = MirrorQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

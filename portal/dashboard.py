@@ -1,6 +1,6 @@
 """The admin index dashboard: connection totals, broken connections and tenants gone stale.
 
-Everything is scoped to the tenants the user can see (`tenants.access.visible_tenants`) and
+Everything is scoped to the tenants the user can see (`visible_to`, tenants.access's rule) and
 read in a fixed number of queries, whatever the number of tenants or connections.
 """
 
@@ -101,12 +101,6 @@ def admin_url(name: str, *args, query: str = "") -> str | None:
     return f"{url}?{query}" if query else url
 
 
-def _scoped(queryset: QuerySet, user, path: str = "tenant") -> QuerySet:
-    if user.is_superuser and user.is_active:
-        return queryset
-    return queryset.filter(**{f"{path}__in": access.visible_tenants(user).values("pk")})
-
-
 def stale_after() -> timedelta:
     """A tenant is stale when its last finished refresh is older than this."""
     return timedelta(minutes=2 * settings.REFRESH_INTERVAL_MINUTES)
@@ -130,7 +124,8 @@ def build(user, *, now: datetime | None = None) -> Dashboard:
     broken_count = counts.get(wix.Status.ERROR, 0) + counts.get(wix.Status.DISCONNECTED, 0)
 
     broken_rows = (
-        _scoped(Connection.objects.broken(), user)
+        Connection.objects.broken()
+        .visible_to(user)
         .select_related("tenant", "schedule")
         .only(
             "tenant__id",
@@ -192,7 +187,7 @@ def _present_counts(user) -> dict[str, int]:
     (tenant, status) index, and removed rows are few and found through their own index,
     where `removed_at IS NULL` over every row would read the whole table (Wix JSON and all).
     """
-    connections = _scoped(Connection.objects.all(), user)
+    connections = Connection.objects.visible_to(user)
     by_status = connections.order_by().values("status").annotate(n=Count("pk"))
     removed_ids = Connection.objects.filter(removed_at__isnull=False).values("pk")
     counts = dict(by_status.values_list("status", "n"))
@@ -208,7 +203,8 @@ def _stale_tenants(user, *, cutoff: datetime) -> QuerySet[Tenant]:
         "-started_at", "-pk"
     )[:1]
     return (
-        _scoped(Tenant.objects.active(), user, path="pk")
+        Tenant.objects.active()
+        .visible_to(user)
         .annotate(
             last_outcome=Subquery(last_run.values("outcome")),
             last_finished_at=Subquery(last_run.values("finished_at")),

@@ -13,11 +13,15 @@ signal (`bulk_create`, `update`) need `forget` on a user object kept across them
 from __future__ import annotations
 
 import itertools
+from typing import TypeVar
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.db.models.signals import post_delete, post_save
 
-from .models import Role, Tenant, TenantMembership
+from . import audit
+from .models import Role, Tenant, TenantMembership, TenantOwned
+
+Owned = TypeVar("Owned", bound=TenantOwned)
 
 _CACHE_ATTRIBUTE = "_portal_tenant_roles"
 _generations = itertools.count(1)
@@ -67,16 +71,67 @@ def operable_tenant_ids(user) -> list[int] | None:
     return sorted(pk for pk, role in roles(user).items() if role == Role.OPERATOR)
 
 
-def visible_tenants(user) -> QuerySet[Tenant]:
-    """Return the tenants `user` may see."""
-    ids = visible_tenant_ids(user)
-    return Tenant.objects.all() if ids is None else Tenant.objects.filter(pk__in=ids)
+# --- Reaching one object: Zulip's access_stream_by_id, for tenants ------------------------
 
 
-def operable_tenants(user) -> QuerySet[Tenant]:
-    """Return the tenants `user` may act on (change, refresh, connect, disconnect)."""
-    ids = operable_tenant_ids(user)
-    return Tenant.objects.all() if ids is None else Tenant.objects.filter(pk__in=ids)
+class NotVisible(Exception):
+    """The user may not see it, or it does not exist: interfaces answer 404 for both, so a
+    stranger cannot tell another tenant's ids from unused ones."""
+
+
+class ViewOnly(Exception):
+    """The user sees it but may not act on it (a viewer): interfaces answer 403."""
+
+
+def access_tenant(user, tenant_id: int | str | Tenant | None, *, act: bool = False) -> Tenant:
+    """The tenant `tenant_id`, if `user` may see it (and, with `act`, act on it).
+
+    Raises NotVisible or ViewOnly.
+    """
+    pk = _tenant_id(tenant_id)
+    tenant = Tenant.objects.visible_to(user).filter(pk=pk).first() if pk is not None else None
+    if tenant is None:
+        raise NotVisible("No such tenant.")
+    if act and not can_act(user, tenant):
+        raise ViewOnly(f"You may look at {tenant}, not act on it: ask for the operator role.")
+    return tenant
+
+
+def access_tenant_object(user, queryset: QuerySet[Owned], pk, *, act: bool = False) -> Owned:
+    """The row `pk` of `queryset` (a tenant-owned model's), if `user` may see its tenant (and,
+    with `act`, act on it). Raises NotVisible or ViewOnly.
+
+    The row's tenant is selected along, so a caller reaching it costs no query.
+    """
+    try:
+        row = queryset.visible_to(user).select_related("tenant").filter(pk=pk).first()
+    except (TypeError, ValueError):  # a pk the field cannot take: nothing has it
+        row = None
+    if row is None:
+        raise NotVisible(f"No such {queryset.model._meta.verbose_name}.")
+    if act and not can_act(user, row.tenant_id):
+        raise ViewOnly(
+            f"You may look at {row.tenant}'s {queryset.model._meta.verbose_name_plural}, "
+            "not act on them: ask for the operator role."
+        )
+    return row
+
+
+def deny(
+    user,
+    *,
+    action: str,
+    via: str,
+    tenant: Tenant | None = None,
+    target: Model | None = None,
+    message: str = "",
+) -> ViewOnly:
+    """Record that `user` was refused `action` (DENIED, rate-limited) and return the ViewOnly
+    for the caller to raise: a refusal is audited here, by the rule that made it."""
+    audit.record_denied(
+        user=user, action=action, tenant=tenant, target=target, message=message, via=via
+    )
+    return ViewOnly(message or f"You may not {action}.")
 
 
 def can_see(user, tenant: Tenant | int) -> bool:

@@ -11,9 +11,10 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
-from . import access, audit
+from . import access
 from .models import Tenant
 
 
@@ -37,12 +38,12 @@ class ScopedTenantFilter(admin.SimpleListFilter):
             self.template = self.box_template
             value = self.value()
             if value and str(value).isdigit():
-                name = access.visible_tenants(request.user).filter(pk=value).values("name")
+                name = Tenant.objects.visible_to(request.user).filter(pk=value).values("name")
                 self.selected_name = next((t["name"] for t in name), "")
 
     def lookups(self, request, model_admin):
         tenants = list(
-            access.visible_tenants(request.user)
+            Tenant.objects.visible_to(request.user)
             .order_by("name", "pk")
             .values_list("pk", "name")[: self.MAX_LINKS + 1]
         )
@@ -89,31 +90,46 @@ def model_admin_tenant_path(model) -> str:
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
-    """Base for admins of tenant data. `tenant_path` leads from the model to its Tenant."""
+    """Base for admins of Tenant and of tenant-owned models (`TenantOwned`): every row, choice
+    and object comes through their QuerySets' `visible_to` and `operable_by`."""
 
-    tenant_path = "tenant"
     # Mirror and log rows are written by the portal alone.
     read_only_model = False
 
-    def scope(self, request, queryset: QuerySet) -> QuerySet:
-        ids = access.visible_tenant_ids(request.user)
-        if ids is None:
-            return queryset
-        # The ids themselves, not a subquery: the planner then uses the (tenant, ...) indexes.
-        return queryset.filter(**{f"{self.tenant_path}__in": ids})
-
     def get_queryset(self, request):
-        return self.scope(request, super().get_queryset(request))
+        return super().get_queryset(request).visible_to(request.user)
 
     def tenant_of(self, obj) -> Tenant | None:
-        if obj is None:
-            return None
-        if self.tenant_path == "pk":
+        if obj is None or isinstance(obj, Tenant):
             return obj
-        target = obj
-        for part in self.tenant_path.split("__"):
-            target = getattr(target, part)
-        return target
+        return obj.tenant
+
+    def reach(self, request, object_id, *, act: bool, action: str | None = None):
+        """The object `object_id`, if the user may see it (else 404) and, with `act`, act on
+        it (else 403; given an `action`, the refusal is recorded as DENIED `<model>.<action>`)."""
+        object_id = unquote(str(object_id))
+        try:
+            if self.model is Tenant:
+                return access.access_tenant(request.user, object_id, act=act)
+            return access.access_tenant_object(
+                request.user, self.get_queryset(request), object_id, act=act
+            )
+        except access.NotVisible:
+            raise Http404(f"No such {self.opts.verbose_name}.") from None
+        except access.ViewOnly as refused:
+            if action is None:
+                raise PermissionDenied(str(refused)) from None
+            obj = self.get_object(request, object_id)
+            raise PermissionDenied(
+                access.deny(
+                    request.user,
+                    action=f"{self.opts.model_name}.{action}",
+                    tenant=self.tenant_of(obj),
+                    target=obj,
+                    message=str(refused),
+                    via="admin",
+                )
+            ) from None
 
     # --- Permissions: memberships, not model permissions --------------------------------
 
@@ -140,7 +156,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.related_model is Tenant:
-            kwargs["queryset"] = access.operable_tenants(request.user)
+            kwargs["queryset"] = Tenant.objects.operable_by(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_list_filter(self, request):
@@ -155,8 +171,8 @@ class TenantScopedAdmin(admin.ModelAdmin):
             if request.method == "POST":
                 # A change posted without the right to it: a viewer's forged form.
                 obj = self.get_object(request, unquote(object_id)) if object_id else None
-                audit.record_denied(
-                    user=request.user,
+                access.deny(
+                    request.user,
                     action=f"{self.opts.model_name}.change",
                     tenant=self.tenant_of(obj),
                     target=obj,
@@ -174,14 +190,13 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     def operable(self, request, queryset: QuerySet) -> QuerySet:
         """Narrow an action's selection to the user's operable tenants, saying what was left out."""
-        ids = access.operable_tenant_ids(request.user)
-        if ids is None:
+        if request.user.is_superuser and request.user.is_active:
             return queryset
-        allowed = queryset.filter(**{f"{self.tenant_path}__in": ids})
+        allowed = queryset.operable_by(request.user)
         denied = queryset.count() - allowed.count()
         if denied:
-            audit.record_denied(
-                user=request.user,
+            access.deny(
+                request.user,
                 action=f"{self.opts.model_name}.{request.POST.get('action', 'action')}",
                 message=f"{denied} selected item(s) of tenants the user may only view.",
                 via="admin",

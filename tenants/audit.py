@@ -1,4 +1,10 @@
-"""Record what people and API clients do, for the audit trail."""
+"""Record what people and API clients do, for the audit trail; and announce it.
+
+`record` is called by service functions only, inside the transaction of the write it
+describes, so the row exists exactly when the change does. Once that transaction commits,
+`recorded` is sent with the event: the one seam where what happened leaves the service
+layer (alerts, issues and webhooks connect here, not to interfaces).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,12 @@ import logging
 from typing import Any
 
 from django.core.cache import cache
+from django.db import transaction
+from django.dispatch import Signal
 
 from wixapi.errors import WixError
 
-from .models import AuditEvent, AuditOutcome, Tenant
+from .models import AuditAction, AuditEvent, AuditOutcome, Tenant, Via
 from .ratelimit import CacheUnavailable, OutageWarning, reaching_cache
 
 logger = logging.getLogger(__name__)
@@ -19,21 +27,50 @@ _cache_down = OutageWarning(logger, "Cache unreachable: refusals are audited wit
 # show someone probing, without letting a script fill the table with one row a request.
 DENIED_WINDOW_SECONDS = 300
 
+# Sent with `event=` (an AuditEvent) once the transaction that recorded it commits.
+recorded = Signal()
+
+# How a secret's change is written in `changes`: never its value, nor a hint of it.
+SECRET_SET, SECRET_REPLACED, SECRET_REMOVED = "set", "replaced", "removed"
+
+
+def changes_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """{field: [old, new]} for each field of `after` whose value differs from `before`'s."""
+    return {
+        name: [before.get(name), value]
+        for name, value in after.items()
+        if before.get(name) != value
+    }
+
+
+def secret_change(had: bool, has: bool, *, given: bool) -> str | None:
+    """How a secret field changed, in words that reveal nothing: None when it did not."""
+    if not given:
+        return None
+    if has:
+        return SECRET_REPLACED if had else SECRET_SET
+    return SECRET_REMOVED if had else None
+
 
 def record(
+    action: AuditAction | str,
     *,
     user,
-    action: str,
+    via: Via | str,
     tenant: Tenant | None = None,
     target: Any = None,
     parameters: dict[str, Any] | None = None,
+    changes: dict[str, list[Any]] | None = None,
     outcome: str = AuditOutcome.OK,
     error: Exception | None = None,
     message: str = "",
-    via: str = "admin",
     wix_request_id: str = "",
 ) -> AuditEvent:
-    """Save and return an AuditEvent; `parameters` must hold nothing secret."""
+    """Save and return an AuditEvent, and send `recorded` once it is committed.
+
+    `parameters` and `changes` must hold nothing secret. A WixError given as `error`
+    supplies the code, message and request id.
+    """
     error_code = ""
     if isinstance(error, WixError):
         error_code = error.code
@@ -42,7 +79,7 @@ def record(
     elif error is not None:
         error_code = type(error).__name__
         message = message or str(error)
-    return AuditEvent.objects.create(
+    event = AuditEvent.objects.create(
         user=user if getattr(user, "pk", None) else None,
         username=getattr(user, "get_username", lambda: "")(),
         tenant=tenant,
@@ -51,12 +88,16 @@ def record(
         target_id=str(getattr(target, "pk", "") or "") if target is not None else "",
         target_repr=str(target)[:300] if target is not None else "",
         parameters=parameters or {},
+        changes=changes or {},
         outcome=outcome,
         error_code=error_code,
         message=message[:2000],
-        wix_request_id=wix_request_id,
+        wix_request_id=wix_request_id or "",
         via=via,
     )
+    if recorded.has_listeners(AuditEvent):
+        transaction.on_commit(lambda: recorded.send(sender=AuditEvent, event=event))
+    return event
 
 
 def record_denied(
@@ -84,8 +125,8 @@ def record_denied(
     if not first:
         return None
     return record(
+        action,
         user=user,
-        action=action,
         tenant=tenant,
         target=target,
         outcome=AuditOutcome.DENIED,

@@ -1,5 +1,7 @@
 """Tenants (client Wix sites) and the credentials that reach them, encrypted at rest."""
 
+from __future__ import annotations
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -84,9 +86,29 @@ class AuthMethod(models.TextChoices):
     API_KEY = "api_key", "API key"
 
 
+def _tenant_ids(user, *, act: bool) -> list[int] | None:
+    """The ids of the tenants `user` may see (or act on), None for all: tenants.access's rule.
+
+    Imported here, not at the top: access reads memberships, so it imports this module.
+    """
+    from .access import operable_tenant_ids, visible_tenant_ids
+
+    return operable_tenant_ids(user) if act else visible_tenant_ids(user)
+
+
 class TenantQuerySet(models.QuerySet):
     def active(self):
         return self.filter(is_active=True)
+
+    def visible_to(self, user) -> TenantQuerySet:
+        """The tenants `user` may see."""
+        ids = _tenant_ids(user, act=False)
+        return self if ids is None else self.filter(pk__in=ids)
+
+    def operable_by(self, user) -> TenantQuerySet:
+        """The tenants `user` may act on (change, refresh, connect, disconnect)."""
+        ids = _tenant_ids(user, act=True)
+        return self if ids is None else self.filter(pk__in=ids)
 
 
 class Tenant(models.Model):
@@ -293,6 +315,76 @@ class TenantMembership(models.Model):
         return f"{self.user} on {self.tenant} ({self.get_role_display()})"
 
 
+class TenantOwnedQuerySet(models.QuerySet):
+    """The one tenant scoping of every tenant-owned row: admin pages, API endpoints, filters
+    and the dashboard all start from `visible_to(user)` or `operable_by(user)`."""
+
+    def for_tenant(self, tenant: Tenant | int):
+        return self.filter(tenant=tenant)
+
+    def visible_to(self, user):
+        """Rows of the tenants `user` may see (every row, for a superuser)."""
+        ids = _tenant_ids(user, act=False)
+        return self if ids is None else self.filter(tenant_id__in=ids)
+
+    def operable_by(self, user):
+        """Rows of the tenants `user` may act on."""
+        ids = _tenant_ids(user, act=True)
+        return self if ids is None else self.filter(tenant_id__in=ids)
+
+
+class TenantOwned(models.Model):
+    """A row that belongs to one tenant, and is seen and acted on through its scoping.
+
+    Subclasses may redefine `tenant` (a nullable one, its own index) and extend the QuerySet.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+
+    objects = TenantOwnedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Via(models.TextChoices):
+    """Through what a person or program acted."""
+
+    ADMIN = "admin", "Admin"
+    API = "api", "API"
+    COMMAND = "command", "Command"
+    OAUTH_RETURN = "oauth-return", "OAuth return"
+
+
+class AuditAction(models.TextChoices):
+    """Every act the audit trail records, one name each whatever the interface."""
+
+    # Tenants, their people, Wix apps and API tokens.
+    CREATE_TENANT = "create_tenant", "Create tenant"
+    UPDATE_TENANT = "update_tenant", "Update tenant"
+    ACTIVATE_TENANT = "activate_tenant", "Activate tenant"
+    DEACTIVATE_TENANT = "deactivate_tenant", "Deactivate tenant"
+    VERIFY_CREDENTIALS = "verify_credentials", "Verify credentials"
+    GRANT_ACCESS = "grant_access", "Grant access"
+    CHANGE_ACCESS = "change_access", "Change access"
+    REVOKE_ACCESS = "revoke_access", "Revoke access"
+    CREATE_WIX_APP = "create_wix_app", "Create Wix app"
+    UPDATE_WIX_APP = "update_wix_app", "Update Wix app"
+    CREATE_API_TOKEN = "create_api_token", "Create API token"
+    REVOKE_API_TOKEN = "revoke_api_token", "Revoke API token"
+    # The mirror and the connections in Wix.
+    QUEUE_REFRESH = "queue_refresh", "Queue refresh"
+    REFRESH_TENANT = "refresh_tenant", "Refresh tenant now"
+    REFRESH_CONNECTION = "refresh_connection", "Refresh connection"
+    DISCONNECT = "disconnect", "Disconnect"
+    SET_SYNC_CONFIG = "set_sync_config", "Set sync settings"
+    START_OAUTH_CONNECT = "start_oauth_connect", "Start OAuth connect"
+    COMPLETE_OAUTH_CONNECT = "complete_oauth_connect", "Complete OAuth connect"
+    CONNECT_WITH_CREDENTIALS = "connect_with_credentials", "Connect with credentials"
+    # A DENIED row names what was refused as "<model or route>.<action>" (tenant.change,
+    # connection.disconnect), which is not one of these: refusals are of pages, not verbs.
+
+
 class AuditOutcome(models.TextChoices):
     OK = "ok", "OK"
     FAILED = "failed", "Failed"
@@ -300,15 +392,12 @@ class AuditOutcome(models.TextChoices):
     QUEUED = "queued", "Queued"
 
 
-class AuditEventQuerySet(models.QuerySet):
-    def for_tenants(self, tenants):
-        return self.filter(tenant__in=tenants)
-
-
-class AuditEvent(models.Model):
+class AuditEvent(TenantOwned):
     """Something a person or API client did: who, on which tenant and object, how it went.
 
-    `parameters` never holds a secret (passwords, keys): callers pass only what is safe.
+    Written only by service functions (`tenants.audit.record`), in the transaction of what
+    they changed. `parameters` (what was asked) and `changes` (field -> [old, new]) never hold
+    a secret: a secret's change is recorded as "set", "replaced" or "removed".
     """
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -320,18 +409,17 @@ class AuditEvent(models.Model):
     tenant = models.ForeignKey(
         Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
     )
-    action = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=64, db_index=True, choices=AuditAction)
     target_type = models.CharField(max_length=64, blank=True)
     target_id = models.CharField(max_length=512, blank=True)
     target_repr = models.CharField(max_length=300, blank=True)
     parameters = models.JSONField(default=dict, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
     outcome = models.CharField(max_length=16, choices=AuditOutcome)
     error_code = models.CharField(max_length=100, blank=True)
     message = models.TextField(blank=True)
     wix_request_id = models.CharField(max_length=200, blank=True)
-    via = models.CharField(max_length=16, default="admin")  # admin, api, command
-
-    objects = AuditEventQuerySet.as_manager()
+    via = models.CharField(max_length=16, choices=Via)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -262,6 +262,9 @@ class WixClient:
         self.before_request = before_request
         self.on_body: Callable[[bytes], Any] | None = None
         self.calls = 0
+        # Wix's x-wix-request-id of the last answer, success or failure ("" before any, or
+        # when Wix sent none): what an audit row cites so Wix support can find the call.
+        self.last_request_id = ""
 
     def __repr__(self) -> str:
         return f"<WixClient {self.base_url} auth={type(self.auth).__name__}>"
@@ -632,6 +635,7 @@ class WixClient:
         retries = response.retries.history if response.retries else ()
         self.calls += len(retries)
         request_id = response.headers.get("x-wix-request-id")
+        self.last_request_id = request_id or ""
         if response.status >= 400:
             error = errors.error_for_status(
                 response.status,

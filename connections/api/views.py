@@ -6,7 +6,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from common.api_errors import Conflict, Unavailable, error_responses
@@ -45,13 +44,6 @@ JobAccepted = inline_serializer("JobAccepted", {"job": JobSerializer()})
 WIX_ERRORS = error_responses(502, 503)
 # Connecting names its tenant in the body: another tenant's is 404, as in a path.
 CONNECT_ERRORS = error_responses(404, 502, 503)
-
-
-def scoped(queryset, user):
-    """The rows of the tenants `user` may see (tenants.access). For a superuser, no filter at
-    all, so a page walks the id index instead of sorting every row."""
-    ids = access.visible_tenant_ids(user)
-    return queryset if ids is None else queryset.filter(tenant_id__in=ids)
 
 
 class TenantMirrorActions:
@@ -152,7 +144,7 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = filters.ConnectionFilter
 
     def get_queryset(self):
-        rows = scoped(Connection.objects.all(), self.request.user)
+        rows = Connection.objects.visible_to(self.request.user)
         rows = rows.select_related("schedule", "provider")
         if self.action in ("list", "retrieve"):
             rows = rows.only(*ConnectionSerializer.COLUMNS)
@@ -200,20 +192,6 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
         return self.get_paginated_response(ConnectionChangeSerializer(page, many=True).data)
 
 
-def _tenant_for_action(request, tenant_id: int) -> Tenant:
-    """The tenant the user may act on: 404 when it is not theirs, 403 when they only view.
-
-    Another tenant's id and one that exists nowhere get the same answer, as do another
-    tenant's schedule or provider and a missing one (below): nothing tells them apart.
-    """
-    tenant = access.visible_tenants(request.user).filter(pk=tenant_id).first()
-    if tenant is None:
-        raise NotFound("No such tenant.")
-    if not access.can_act(request.user, tenant):
-        raise PermissionDenied("You may only view this tenant; connecting needs the operator role.")
-    return tenant
-
-
 def _schedule_and_provider(tenant: Tenant, data) -> tuple[Schedule, Provider]:
     schedule = Schedule.objects.filter(tenant=tenant, pk=data["schedule"]).first()
     provider = Provider.objects.filter(tenant=tenant, pk=data["provider"]).first()
@@ -232,7 +210,9 @@ def _connect_target(view) -> tuple[dict, Tenant, Schedule, Provider]:
     request = view.request
     data = view.get_serializer(data=request.data)
     data.is_valid(raise_exception=True)
-    tenant = _tenant_for_action(request, data.validated_data["tenant"])
+    # Another tenant's id and one that exists nowhere get the same 404 (access.NotVisible),
+    # as do another tenant's schedule or provider and a missing one: nothing tells them apart.
+    tenant = access.access_tenant(request.user, data.validated_data["tenant"], act=True)
     schedule, provider = _schedule_and_provider(tenant, data.validated_data)
     return data.validated_data, tenant, schedule, provider
 
@@ -290,7 +270,7 @@ class ConnectRequestViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = filters.TenantScopedFilter
 
     def get_queryset(self):
-        return scoped(ConnectRequest.objects.all(), self.request.user)
+        return ConnectRequest.objects.visible_to(self.request.user)
 
 
 class RefreshRunViewSet(viewsets.ReadOnlyModelViewSet):
@@ -298,7 +278,7 @@ class RefreshRunViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = filters.RefreshRunFilter
 
     def get_queryset(self):
-        return scoped(RefreshRun.objects.all(), self.request.user)
+        return RefreshRun.objects.visible_to(self.request.user)
 
 
 class JobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -311,4 +291,4 @@ class JobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         return super().retrieve(request, *args, **kwargs)
 
     def get_queryset(self):
-        return scoped(Job.objects.all(), self.request.user)
+        return Job.objects.visible_to(self.request.user)

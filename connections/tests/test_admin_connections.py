@@ -14,7 +14,7 @@ from connections.models import Connection, ConnectRequest
 from connections.services import refresh_tenant
 from tenants import access
 from tenants.admin_scoping import ScopedTenantFilter
-from tenants.models import AuditEvent, Role, TenantMembership
+from tenants.models import AuditEvent, Role, Tenant, TenantMembership
 from tenants.tests.factories import TenantFactory
 
 from .admin_helpers import CHANGELIST, add_site, connection, messages_of, post_action, staff
@@ -298,7 +298,7 @@ def test_cached_memberships_follow_changes_to_them(tenant_a, tenant_b):
 
     assert (access.can_see(user, tenant_a), access.can_act(user, tenant_b)) == (False, True)
     assert access.visible_tenant_ids(user) == [tenant_b.pk]
-    assert list(access.operable_tenants(user)) == [tenant_b]
+    assert list(Tenant.objects.operable_by(user)) == [tenant_b]
 
 
 def tenant_filter(response):

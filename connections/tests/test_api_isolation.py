@@ -294,7 +294,9 @@ def add_rows(world, n: int) -> None:
     RefreshRun.objects.bulk_create(runs)
     ConnectRequest.objects.bulk_create(requests)
     for i in range(n):
-        audit.record(user=world.operator, action="test", tenant=tenant, target=connection)
+        audit.record(
+            user=world.operator, action="test", tenant=tenant, target=connection, via="api"
+        )
         ConnectionChange.objects.create(
             tenant=tenant,
             connection=Connection.objects.filter(tenant=tenant).first(),

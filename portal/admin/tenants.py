@@ -3,8 +3,8 @@
 Registered here, in the layer above both apps: it shows `connections`' mirror rows on
 `tenants`' Tenant, and neither app may import the other's pages (`tenants` registers no Tenant
 admin of its own; this is the one).
-Scoping and permissions come from `TenantScopedAdmin` (a tenant is its own tenant, so
-`tenant_path = "pk"`); the credentials form and fieldsets from `tenants.admin.TenantAdmin`.
+Scoping and permissions come from `TenantScopedAdmin` (`Tenant.objects.visible_to`); the
+credentials form and fieldsets from `tenants.admin.TenantAdmin`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
-from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -38,7 +37,7 @@ from connections.models import (
     Schedule,
     choices,
 )
-from tenants import access, audit
+from tenants import audit
 from tenants import services as tenant_services
 from tenants.admin import TenantAdmin, TenantMembershipInline, record_membership
 from tenants.admin_scoping import TenantScopedAdmin
@@ -144,7 +143,6 @@ class LastRefreshFilter(admin.SimpleListFilter):
 class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
     """Tenants with their connections at a glance; refresh, verify, connect, list events."""
 
-    tenant_path = "pk"
     change_form_template = "admin/tenants/tenant/change_form.html"
     list_display = [
         "name",
@@ -184,7 +182,7 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
         if db_field.name == "wix_app" and not request.user.is_superuser:
             # Wix apps are the agency's; staff pick only among those their tenants use.
             kwargs["queryset"] = WixApp.objects.filter(
-                tenants__in=access.visible_tenants(request.user)
+                tenants__in=Tenant.objects.visible_to(request.user)
             ).distinct()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
@@ -262,6 +260,7 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
                 tenant=tenant,
                 target=tenant,
                 outcome=AuditOutcome.QUEUED,
+                via="admin",
             )
             transaction.on_commit(
                 lambda pk=tenant.pk: tasks.refresh_tenant.delay(pk, trigger="admin")
@@ -292,6 +291,7 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
                 target=tenant,
                 outcome=AuditOutcome.OK if ok else AuditOutcome.FAILED,
                 message=tenant.credentials_error,
+                via="admin",
             )
             if ok:
                 self.message_user(request, f"{tenant.name}: credentials OK.", messages.SUCCESS)
@@ -389,15 +389,7 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
 
     def _tenant_for(self, request, object_id: str, *, act: bool) -> Tenant:
         """The tenant, if the user may see it (else 404) and, with `act`, act on it (else 403)."""
-        object_id = unquote(object_id)
-        if not object_id.isdigit():
-            raise Http404
-        tenant = self.get_queryset(request).filter(pk=object_id).first()
-        if tenant is None or not self.has_view_permission(request, tenant):
-            raise Http404
-        if act and not self.has_change_permission(request, tenant):
-            raise PermissionDenied
-        return tenant
+        return self.reach(request, object_id, act=act)
 
     def _page(self, request, tenant: Tenant, template: str, title: str, **context):
         opts = self.opts

@@ -24,6 +24,7 @@ from rest_framework.views import exception_handler, set_rollback
 
 from common.api_errors import Conflict, Unavailable  # noqa: F401 (raised by views)
 from connections.operations import ActionRefused
+from tenants import access
 from tenants.crypto import DecryptionError
 from wixapi.errors import WixAuthError, WixError, WixRateLimited, WixUnavailable
 
@@ -45,7 +46,11 @@ def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None
         return _response(
             500, "credentials_unreadable", "The tenant's stored credentials cannot be decrypted."
         )
-    if isinstance(exc, Http404):
+    if isinstance(exc, access.NotVisible):
+        exc = exceptions.NotFound(str(exc))
+    elif isinstance(exc, access.ViewOnly):
+        exc = exceptions.PermissionDenied(str(exc))
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from tenants import access, audit
+from tenants import access
 
 
 class HasTenantAccess(BasePermission):
@@ -29,8 +29,8 @@ class HasTenantAccess(BasePermission):
         tenant = obj if obj.__class__.__name__ == "Tenant" else getattr(obj, "tenant", None)
         if tenant is not None and access.can_act(request.user, tenant):
             return True
-        audit.record_denied(
-            user=request.user,
+        access.deny(
+            request.user,
             action=f"{getattr(view, 'basename', '') or type(view).__name__}.{view.action}",
             tenant=tenant,
             target=obj,

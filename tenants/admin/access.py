@@ -89,4 +89,5 @@ def record_membership(request, membership: TenantMembership, action: str) -> Non
         tenant=membership.tenant,
         target=membership,
         parameters={"user": membership.user.get_username(), "role": membership.role},
+        via="admin",
     )

@@ -16,7 +16,6 @@ from tenants.models import AuditEvent
 class AuditEventAdmin(TenantScopedAdmin):
     """The audit trail, read-only. Events without a tenant are for superusers only."""
 
-    tenant_path = "tenant"
     read_only_model = True
     actions = None
     list_display = [

@@ -121,6 +121,7 @@ class AuthTokenAdmin(admin.ModelAdmin):
             action="create_api_token",
             target=obj.user,
             parameters={"token": describe(obj), "expiry_days": days},
+            via="admin",
         )
 
     def response_add(self, request, obj, post_url_continue=None):
@@ -160,6 +161,7 @@ def _record_revocation(request, token: AuthToken) -> None:
         action="revoke_api_token",
         target=token.user,
         parameters={"token": describe(token)},
+        via="admin",
     )
 
 

@@ -5,6 +5,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import CommandError, CommandParser
 
@@ -78,3 +79,26 @@ def one_line_errors(parser: CommandParser) -> CommandParser:
 
     parser.error = error
     return parser
+
+
+def add_acting_user(parser: CommandParser) -> None:
+    """The --user option of a command that acts: whom its audit rows name."""
+    parser.add_argument(
+        "--user",
+        metavar="USERNAME",
+        help="The portal user this is done as, named in the audit trail (default: none, "
+        "recorded as the system).",
+    )
+
+
+def acting_user(username: str | None):
+    """The active user named by --user, None without one; CommandError for an unknown name.
+
+    A command runs with the shell's power, not the user's: the user only says who asked.
+    """
+    if not username:
+        return None
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise CommandError(f"No active user {username!r}.")
+    return user

@@ -320,6 +320,7 @@ def test_parameters_are_pretty_printed(admin_client, tenant_a):
         action="set_sync_config",
         tenant=tenant_a,
         parameters={"syncConfig": {"syncToCalendar": {"enabled": True}}, "note": "<b>x</b>"},
+        via="admin",
     )
 
     html = admin_client.get(url("auditevent_change", recorded.pk)).content.decode()
