@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from connections.models import Connection
 from connections.services import refresh_tenant
 from tenants.models import Role, Tenant, TenantMembership, WixApp
-from tenants.services import ANOTHER_SITE
+from tenants.services.tenants import ANOTHER_SITE
 
 pytestmark = pytest.mark.django_db
 

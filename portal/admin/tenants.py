@@ -38,8 +38,7 @@ from connections.models import (
     choices,
 )
 from tenants import audit
-from tenants import services as tenant_services
-from tenants.admin import TenantAdmin, TenantMembershipInline, record_membership
+from tenants.admin import TenantAdmin, TenantMembershipInline
 from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import (
     CREDENTIALS_UNREADABLE,
@@ -47,8 +46,11 @@ from tenants.models import (
     CredentialsStatus,
     Tenant,
     TenantMembership,
+    Via,
     WixApp,
 )
+from tenants.services.memberships import membership_revoke, membership_save
+from tenants.services.tenants import tenant_verify_credentials
 from wixapi import types as wix
 from wixapi.errors import WixError
 
@@ -169,12 +171,9 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
             return super().save_formset(request, form, formset, change)
         memberships = formset.save(commit=False)
         for membership in formset.deleted_objects:
-            record_membership(request, membership, "revoke_access")
-            membership.delete()
+            membership_revoke(membership, user=request.user, via=Via.ADMIN)
         for membership in memberships:
-            granted = membership.pk is None
-            membership.save()
-            record_membership(request, membership, "grant_access" if granted else "change_access")
+            membership_save(membership, user=request.user, via=Via.ADMIN)
         formset.save_m2m()
         return None
 
@@ -283,16 +282,7 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
         if not tenants:
             self.message_user(request, NOTHING_TO_DO, messages.WARNING)
         for tenant in tenants:
-            ok = tenant_services.verify_credentials(tenant)
-            audit.record(
-                user=request.user,
-                action="verify_credentials",
-                tenant=tenant,
-                target=tenant,
-                outcome=AuditOutcome.OK if ok else AuditOutcome.FAILED,
-                message=tenant.credentials_error,
-                via="admin",
-            )
+            ok = tenant_verify_credentials(tenant, user=request.user, via=Via.ADMIN)
             if ok:
                 self.message_user(request, f"{tenant.name}: credentials OK.", messages.SUCCESS)
             else:

@@ -18,8 +18,8 @@ from playwright.sync_api import Page, expect
 from connections import services
 from connections.models import Connection, RefreshOutcome
 from portal.demo import install_demo_tenants
-from tenants.models import Role, TenantMembership
-from tenants.services import verify_credentials
+from tenants.models import Role, TenantMembership, Via
+from tenants.services.tenants import tenant_verify_credentials
 from wixapi.sandbox import seed_demo
 
 pytestmark = [
@@ -43,7 +43,7 @@ def demo(wix_sandbox):
     """The demo sites in the sandbox, mirrored into their tenants; return the tenants by name."""
     tenants = install_demo_tenants(seed_demo(wix_sandbox))
     for tenant in tenants:
-        verify_credentials(tenant)
+        tenant_verify_credentials(tenant, user=None, via=Via.COMMAND)
         run = services.refresh_tenant(tenant)
         assert run.outcome == RefreshOutcome.OK, (tenant.name, run.error_code, run.error_message)
     return {tenant.name: tenant for tenant in tenants}

@@ -16,7 +16,8 @@ from playwright.sync_api import Page, expect
 from connections import services
 from connections.models import RefreshOutcome
 from portal.demo import install_demo_tenants
-from tenants.services import verify_credentials
+from tenants.models import Via
+from tenants.services.tenants import tenant_verify_credentials
 from wixapi.sandbox import seed_demo
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -92,7 +93,7 @@ def test_every_inline_script_of_the_templates_is_allowed():
 def demo(wix_sandbox):
     tenants = install_demo_tenants(seed_demo(wix_sandbox))
     for tenant in tenants:
-        verify_credentials(tenant)
+        tenant_verify_credentials(tenant, user=None, via=Via.COMMAND)
         assert services.refresh_tenant(tenant).outcome == RefreshOutcome.OK
     return {tenant.name: tenant for tenant in tenants}
 

@@ -4,7 +4,7 @@
 """
 
 from . import access, audit, tenants, tokens  # noqa: F401  (they register their admins)
-from .access import TenantMembershipInline, record_membership
+from .access import TenantMembershipInline
 from .tenants import TenantAdmin
 
-__all__ = ["TenantAdmin", "TenantMembershipInline", "record_membership"]
+__all__ = ["TenantAdmin", "TenantMembershipInline"]

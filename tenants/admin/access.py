@@ -1,4 +1,5 @@
-"""Who may see which tenant: memberships, granted, changed and revoked by superusers, audited."""
+"""Who may see which tenant: memberships, granted, changed and revoked by superusers
+(`tenants.services.memberships`, which audits them)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from simple_history.admin import SimpleHistoryAdmin
 
-from tenants import audit
 from tenants.admin_history import HistoryOutOfReachIs404
-from tenants.models import TenantMembership
+from tenants.models import TenantMembership, Via
+from tenants.services.memberships import membership_revoke, membership_save
 
 
 class SuperuserOnly:
@@ -68,26 +69,12 @@ class TenantMembershipAdmin(HistoryOutOfReachIs404, SuperuserOnly, SimpleHistory
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
         if not change or form.changed_data:
-            record_membership(request, obj, "change_access" if change else "grant_access")
+            membership_save(obj, user=request.user, via=Via.ADMIN)
 
     def delete_model(self, request, obj):
-        record_membership(request, obj, "revoke_access")
-        super().delete_model(request, obj)
+        membership_revoke(obj, user=request.user, via=Via.ADMIN)
 
     def delete_queryset(self, request, queryset):
         for membership in queryset.select_related("user", "tenant"):
-            record_membership(request, membership, "revoke_access")
-        super().delete_queryset(request, queryset)
-
-
-def record_membership(request, membership: TenantMembership, action: str) -> None:
-    audit.record(
-        user=request.user,
-        action=action,
-        tenant=membership.tenant,
-        target=membership,
-        parameters={"user": membership.user.get_username(), "role": membership.role},
-        via="admin",
-    )
+            membership_revoke(membership, user=request.user, via=Via.ADMIN)

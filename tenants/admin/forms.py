@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
-from tenants import services
 from tenants.models import Tenant, WixApp, secret_hint
+from tenants.services import tenants as services
 
 KEEP_HELP = "Leave blank to keep the current secret."
 ADD_HELP = "Stored encrypted; it is never shown again."

@@ -12,7 +12,9 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from tenants import access
 from tenants.admin_history import HistoryOutOfReachIs404
-from tenants.models import WixApp, secret_hint
+from tenants.models import Via, WixApp, secret_hint
+from tenants.services.tenants import tenant_save
+from tenants.services.wix_apps import wix_app_save
 
 from .access import SuperuserOnly
 from .forms import TenantForm, WixAppForm
@@ -38,6 +40,9 @@ class WixAppAdmin(SecretsNotReported, HistoryOutOfReachIs404, SuperuserOnly, Sim
     search_fields = ["name", "app_id"]
     readonly_fields = ["created_at", "updated_at"]
     fields = ["name", "app_id", "app_secret", "created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        wix_app_save(obj, user=request.user, via=Via.ADMIN)
 
 
 class TenantAdmin(SecretsNotReported, HistoryOutOfReachIs404, SimpleHistoryAdmin):
@@ -93,7 +98,5 @@ class TenantAdmin(SecretsNotReported, HistoryOutOfReachIs404, SimpleHistoryAdmin
         return secret_hint(obj.api_key).capitalize()
 
     def save_model(self, request, obj, form, change):
-        credentials = {"wix_app", "instance_id", "api_key", "clear_api_key"}
-        if change and credentials & set(form.changed_data):
-            obj.mark_credentials_unverified()
-        super().save_model(request, obj, form, change)
+        # The form validated it (the model's rules, and Wix's word on a new app instance).
+        tenant_save(obj, user=request.user, via=Via.ADMIN)

@@ -17,10 +17,10 @@ from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from knox.models import AuthToken, get_digest_token
-from knox.settings import CONSTANTS
+from knox.models import AuthToken
 
-from tenants import audit
+from tenants.models import Via
+from tenants.services.api_tokens import api_token_create, api_token_revoke, describe
 
 DEFAULT_EXPIRY_DAYS = 90
 
@@ -49,11 +49,6 @@ class TokenCreateForm(forms.ModelForm):
     class Meta:
         model = AuthToken
         fields = ["user"]
-
-
-def describe(token: AuthToken) -> str:
-    """How a token is named on admin pages: its first characters and its user, no more."""
-    return f"{token.token_key}… of {token.user}"
 
 
 class AuthTokenAdmin(admin.ModelAdmin):
@@ -108,21 +103,14 @@ class AuthTokenAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        # As knox's AuthTokenManager.create does: keep the digest, hand out the token once.
         days = form.cleaned_data["expiry_days"]
-        digest, token = get_digest_token()
-        obj.digest = digest
-        obj.token_key = token[: CONSTANTS.TOKEN_KEY_LENGTH]
-        obj.expiry = timezone.now() + timedelta(days=days) if days else None
-        obj.save()
-        obj.plain_token = token
-        audit.record(
-            user=request.user,
-            action="create_api_token",
-            target=obj.user,
-            parameters={"token": describe(obj), "expiry_days": days},
-            via="admin",
-        )
+        expiry = timedelta(days=days) if days else None
+        token, plain = api_token_create(obj.user, expiry=expiry, user=request.user, via=Via.ADMIN)
+        # The admin goes on with `obj` (its change message, response_add): it becomes the row.
+        for field in AuthToken._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(token, field.attname))
+        obj._state.adding = False
+        obj.plain_token = plain
 
     def response_add(self, request, obj, post_url_continue=None):
         expires = f"expires {obj.expiry:%Y-%m-%d %H:%M} UTC" if obj.expiry else "never expires"
@@ -142,27 +130,15 @@ class AuthTokenAdmin(admin.ModelAdmin):
         return response
 
     def delete_model(self, request, obj):
-        _record_revocation(request, obj)
-        super().delete_model(request, obj)
+        api_token_revoke(obj, user=request.user, via=Via.ADMIN)
 
     def delete_queryset(self, request, queryset):
         for token in queryset.select_related("user"):
-            _record_revocation(request, token)
-        super().delete_queryset(request, queryset)
+            api_token_revoke(token, user=request.user, via=Via.ADMIN)
 
     def get_deleted_objects(self, objs, request):
         _, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         return [f"API token {describe(t)}" for t in objs], counts, perms_needed, protected
-
-
-def _record_revocation(request, token: AuthToken) -> None:
-    audit.record(
-        user=request.user,
-        action="revoke_api_token",
-        target=token.user,
-        parameters={"token": describe(token)},
-        via="admin",
-    )
 
 
 if admin.site.is_registered(AuthToken):

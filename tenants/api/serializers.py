@@ -4,8 +4,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.views.decorators.debug import sensitive_variables
 from rest_framework import exceptions, serializers
 
-from tenants import access, services
+from tenants import access
 from tenants.models import AuditEvent, Tenant, WixApp
+from tenants.services import tenants as services
 
 WAY_IN_REFUSED = (
     "Only agency admins change how a tenant reaches Wix (its site, Wix app, app instance or "
@@ -123,33 +124,24 @@ class TenantSerializer(serializers.ModelSerializer):
         if self._way_in_sent() and not self._may_change_way_in():
             raise exceptions.PermissionDenied(WAY_IN_REFUSED)
         instance = self.instance or Tenant()
-        credentials_changed = {"wix_app", "instance_id", "api_key"} & attrs.keys()
         for name, value in attrs.items():
             setattr(instance, name, value)
-        if credentials_changed and self.instance is not None:
-            instance.mark_credentials_unverified()
+        if self.instance is not None:
+            # A new way in replaces the old one, as Tenant.use_* say; on a new tenant, both
+            # given is an error for the model to name.
             if attrs.get("api_key"):
-                instance.wix_app, instance.instance_id = None, ""
+                instance.use_api_key(attrs["api_key"])
             elif attrs.get("wix_app"):
-                instance.api_key = ""
+                instance.use_wix_app(attrs["wix_app"], instance_id=instance.instance_id)
         try:
             instance.full_clean()
             if services.way_in_changed(instance):
                 services.confirm_instance_site(instance)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None
-        self._validated_instance = instance
+        # Saved by the view, through tenants.services.tenants.tenant_save.
+        self.validated_tenant = instance
         return attrs
-
-    def create(self, validated_data):
-        instance = self._validated_instance
-        instance.save()
-        return instance
-
-    def update(self, instance, validated_data):
-        instance = self._validated_instance
-        instance.save()
-        return instance
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

@@ -14,7 +14,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from knox.models import AuthToken
 from rest_framework import mixins, permissions, serializers, viewsets
 
-from tenants import audit
+from tenants.models import Via
+from tenants.services.api_tokens import api_token_revoke
 
 
 class MyTokenSerializer(serializers.ModelSerializer):
@@ -69,11 +70,4 @@ class MyTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.G
         return token
 
     def perform_destroy(self, instance: AuthToken) -> None:
-        audit.record(
-            user=self.request.user,
-            action="revoke_api_token",
-            target=self.request.user,
-            parameters={"token": f"{instance.token_key}… of {self.request.user}"},
-            via="api",
-        )
-        instance.delete()
+        api_token_revoke(instance, user=self.request.user, via=Via.API)

@@ -9,9 +9,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from tenants import audit
-from tenants.models import AuditEvent, Tenant
-from tenants.services import verify_credentials
+from tenants.models import AuditEvent, Tenant, Via
+from tenants.services.tenants import tenant_save, tenant_set_active, tenant_verify_credentials
 
 from .filters import AuditEventFilter, TenantFilter
 from .serializers import AuditEventSerializer, TenantSerializer
@@ -40,36 +39,16 @@ class TenantViewSet(
         return super().create(request, *args, **kwargs)
 
     def perform_create(self, serializer):
-        tenant = serializer.save()
-        audit.record(
-            user=self.request.user, action="create_tenant", tenant=tenant, target=tenant, via="api"
-        )
+        # The serializer built and validated the tenant; saving it is the service's.
+        tenant = serializer.validated_tenant
+        serializer.instance = tenant_save(tenant, user=self.request.user, via=Via.API)
 
     def perform_update(self, serializer):
-        tenant = serializer.save()
-        changed = sorted(k for k in serializer.validated_data if k != "api_key")
-        if "api_key" in serializer.validated_data:
-            changed.append("api_key (value not recorded)")
-        audit.record(
-            user=self.request.user,
-            action="update_tenant",
-            tenant=tenant,
-            target=tenant,
-            parameters={"fields": changed},
-            via="api",
-        )
+        tenant = serializer.validated_tenant
+        serializer.instance = tenant_save(tenant, user=self.request.user, via=Via.API)
 
     def _set_active(self, request, *, active: bool) -> Response:
-        tenant = self.get_object()
-        tenant.is_active = active
-        tenant.save(update_fields=["is_active", "updated_at"])
-        audit.record(
-            user=request.user,
-            action="activate_tenant" if active else "deactivate_tenant",
-            tenant=tenant,
-            target=tenant,
-            via="api",
-        )
+        tenant = tenant_set_active(self.get_object(), active=active, user=request.user, via=Via.API)
         return Response(self.get_serializer(tenant).data)
 
     @extend_schema(request=None, responses=TenantSerializer)
@@ -89,16 +68,7 @@ class TenantViewSet(
     def verify(self, request, pk=None):
         """Check the credentials against Wix now; the outcome is in `credentials_status`."""
         tenant = self.get_object()
-        ok = verify_credentials(tenant)
-        audit.record(
-            user=request.user,
-            action="verify_credentials",
-            tenant=tenant,
-            target=tenant,
-            outcome="ok" if ok else "failed",
-            message=tenant.credentials_error,
-            via="api",
-        )
+        tenant_verify_credentials(tenant, user=request.user, via=Via.API)
         return Response(self.get_serializer(tenant).data)
 
 

@@ -9,6 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import CommandError, CommandParser
 
+from common.ids import MAX_ID  # noqa: F401 - the commands' id bound, imported from here too
+
 
 def read_secret(*, options, stdin_flag: str, env_flag: str, what: str) -> str:
     """Return the secret given through exactly one of the two flags; raise CommandError otherwise.
@@ -44,11 +46,6 @@ def validation_message(error: ValidationError) -> str:
         text = " ".join(messages)
         parts.append(text if field == NON_FIELD_ERRORS else f"{field}: {text}")
     return "; ".join(parts)
-
-
-# The largest id a row can have (a signed 64-bit integer in SQLite and PostgreSQL); the
-# database refuses a larger one as a query parameter, with a traceback.
-MAX_ID = 2**63 - 1
 
 
 def bounded_int(low: int, high: int, *, what: str) -> Callable[[str], int]:

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tenants.models import CredentialsStatus
-from tenants.services import verify_credentials
+from tenants.models import CredentialsStatus, Via
+from tenants.services.tenants import tenant_verify_credentials
 from tenants.tests.factories import TenantFactory, WixAppFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ def app_tenant(wix_sandbox, site, *, secret=None):
 def test_api_key_tenant_verifies(wix_sandbox, site):
     tenant = key_tenant(wix_sandbox, site)
 
-    assert verify_credentials(tenant) is True
+    assert tenant_verify_credentials(tenant, user=None, via=Via.COMMAND) is True
 
     tenant.refresh_from_db()
     assert tenant.credentials_status == CredentialsStatus.OK
@@ -41,8 +41,8 @@ def test_api_key_tenant_verifies(wix_sandbox, site):
 def test_app_tenant_verifies_with_a_fresh_token(wix_sandbox, site):
     tenant = app_tenant(wix_sandbox, site)
 
-    assert verify_credentials(tenant) is True
-    assert verify_credentials(tenant) is True
+    assert tenant_verify_credentials(tenant, user=None, via=Via.COMMAND) is True
+    assert tenant_verify_credentials(tenant, user=None, via=Via.COMMAND) is True
 
     tenant.refresh_from_db()
     assert tenant.credentials_status == CredentialsStatus.OK
@@ -54,7 +54,7 @@ def test_wrong_app_secret_is_recorded_without_the_secret(wix_sandbox, site, capl
     tenant = app_tenant(wix_sandbox, site, secret="definitely-not-the-secret")
 
     with caplog.at_level("DEBUG"):
-        assert verify_credentials(tenant) is False
+        assert tenant_verify_credentials(tenant, user=None, via=Via.COMMAND) is False
 
     tenant.refresh_from_db()
     assert tenant.credentials_status == CredentialsStatus.FAILED
@@ -68,7 +68,7 @@ def test_site_outside_the_keys_account_is_recorded(wix_sandbox, site):
     key = wix_sandbox.create_api_key(account_id=site.account_id)
     tenant = TenantFactory(site_id=stranger.id, api_key=key)
 
-    assert verify_credentials(tenant) is False
+    assert tenant_verify_credentials(tenant, user=None, via=Via.COMMAND) is False
 
     tenant.refresh_from_db()
     assert tenant.credentials_status == CredentialsStatus.FAILED
@@ -79,7 +79,7 @@ def test_unreachable_wix_is_recorded(site, wix_sandbox, settings):
     tenant = key_tenant(wix_sandbox, site)
     settings.WIX_API_BASE_URL = "http://127.0.0.1:9"
 
-    assert verify_credentials(tenant) is False
+    assert tenant_verify_credentials(tenant, user=None, via=Via.COMMAND) is False
 
     tenant.refresh_from_db()
     assert tenant.credentials_status == CredentialsStatus.FAILED

@@ -12,7 +12,8 @@ from connections.services import refresh_tenant
 from portal.demo import DEMO_SEED, ensure_admin, install_demo_tenants
 from portal.management.commands.wix_sandbox import PORT
 from tenants.management.inputs import one_line_errors
-from tenants.services import verify_credentials
+from tenants.models import Via
+from tenants.services.tenants import tenant_verify_credentials
 from wixapi.sandbox import Sandbox, seed_demo, serve
 
 
@@ -51,7 +52,7 @@ class Command(BaseCommand):
 
         tenants = install_demo_tenants(demo)
         for tenant in tenants:
-            verify_credentials(tenant)
+            tenant_verify_credentials(tenant, user=None, via=Via.COMMAND)
             # The admin opens on a mirror of the sandbox, not an empty list.
             refresh_tenant(tenant, trigger="demo")
         login = ensure_admin(password=os.environ.get("DEMO_ADMIN_PASSWORD"))

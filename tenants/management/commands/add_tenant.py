@@ -4,8 +4,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from tenants.management.inputs import read_secret, validation_message
-from tenants.models import Tenant, WixApp, validate_guid
+from tenants.management.inputs import acting_user, add_acting_user, read_secret, validation_message
+from tenants.models import Tenant, Via, WixApp, validate_guid
+from tenants.services.tenants import tenant_save
 
 
 class Command(BaseCommand):
@@ -39,8 +40,10 @@ class Command(BaseCommand):
             action="store_true",
             help="Update the tenant with this site ID if it exists (its way in is replaced).",
         )
+        add_acting_user(parser)
 
     def handle(self, *args, **options):
+        user = acting_user(options["user"])
         wants_app = options["wix_app"] is not None or options["instance_id"] is not None
         wants_key = options["api_key_stdin"] or options["api_key_env"] is not None
         if wants_app == wants_key:
@@ -83,7 +86,7 @@ class Command(BaseCommand):
                 tenant.full_clean()
             except ValidationError as exc:
                 raise CommandError(validation_message(exc)) from None
-            tenant.save()
+            tenant_save(tenant, user=user, via=Via.COMMAND)
         self.stdout.write(str(tenant.pk))
 
 

@@ -3,8 +3,9 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.management.inputs import read_secret, validation_message
-from tenants.models import WixApp
+from tenants.management.inputs import acting_user, add_acting_user, read_secret, validation_message
+from tenants.models import Via, WixApp
+from tenants.services.wix_apps import wix_app_save
 
 
 class Command(BaseCommand):
@@ -23,8 +24,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--secret-env", metavar="VAR", help="Read the app secret from environment variable VAR."
         )
+        add_acting_user(parser)
 
     def handle(self, *args, **options):
+        user = acting_user(options["user"])
         secret = read_secret(
             options=options,
             stdin_flag="--secret-stdin",
@@ -36,5 +39,5 @@ class Command(BaseCommand):
             wix_app.full_clean()
         except ValidationError as exc:
             raise CommandError(validation_message(exc)) from None
-        wix_app.save()
+        wix_app_save(wix_app, user=user, via=Via.COMMAND)
         self.stdout.write(str(wix_app.pk))

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from knox.models import AuthToken
 
-from tenants.management.inputs import bounded_int, one_line_errors
+from tenants.management.inputs import acting_user, add_acting_user, bounded_int, one_line_errors
+from tenants.models import Via
+from tenants.services.api_tokens import api_token_create
 
 # Ten years, as the admin's token form allows; far larger overflows the date arithmetic.
 MAX_EXPIRY_DAYS = 3650
@@ -33,8 +34,10 @@ class Command(BaseCommand):
             help=f"Days until the token expires (default 90, at most {MAX_EXPIRY_DAYS}; "
             "0 for never).",
         )
+        add_acting_user(parser)
 
     def handle(self, *args, username, expiry, **options):
+        by = acting_user(options["user"])
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user named {username!r}.")
@@ -43,8 +46,8 @@ class Command(BaseCommand):
         if not user.is_staff:
             # The API refuses tokens of users who are not staff.
             raise CommandError(f"User {username!r} is not staff; the API would refuse its token.")
-        instance, token = AuthToken.objects.create(
-            user=user, expiry=timedelta(days=expiry) if expiry else None
+        instance, token = api_token_create(
+            user, expiry=timedelta(days=expiry) if expiry else None, user=by, via=Via.COMMAND
         )
         when = (
             f"expires {instance.expiry:%Y-%m-%d %H:%M} UTC" if instance.expiry else "never expires"
