@@ -120,7 +120,7 @@ def tenant_save(tenant: Tenant, *, user, via: Via) -> Tenant:
         if key:
             changes["api_key"] = [None, key]
         audit.record(
-            AuditAction.UPDATE_TENANT if stored is not None else AuditAction.CREATE_TENANT,
+            _save_action(stored is None, changes),
             user=user,
             via=via,
             tenant=tenant,
@@ -128,6 +128,16 @@ def tenant_save(tenant: Tenant, *, user, via: Via) -> Tenant:
             changes=changes,
         )
     return tenant
+
+
+def _save_action(created: bool, changes: dict) -> AuditAction:
+    # Ticking "is active" in the admin's form is the API's activate/deactivate: one act, one name.
+    if created:
+        return AuditAction.CREATE_TENANT
+    if changes.keys() == {"is_active"}:
+        active = changes["is_active"][1]
+        return AuditAction.ACTIVATE_TENANT if active else AuditAction.DEACTIVATE_TENANT
+    return AuditAction.UPDATE_TENANT
 
 
 def _way_in(tenant: Tenant) -> tuple:
