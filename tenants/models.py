@@ -372,6 +372,7 @@ class AuditAction(models.TextChoices):
     UPDATE_WIX_APP = "update_wix_app", "Update Wix app"
     CREATE_API_TOKEN = "create_api_token", "Create API token"
     REVOKE_API_TOKEN = "revoke_api_token", "Revoke API token"
+    ROTATE_ENCRYPTION_KEYS = "rotate_encryption_keys", "Re-encrypt secrets"
     # The mirror and the connections in Wix.
     QUEUE_REFRESH = "queue_refresh", "Queue refresh"
     REFRESH_TENANT = "refresh_tenant", "Refresh tenant now"

@@ -7,7 +7,7 @@ from django.core.management.base import CommandError
 
 from tenants import crypto
 from tenants.fields import reveal
-from tenants.models import Tenant, WixApp
+from tenants.models import AuditEvent, Tenant, WixApp
 from tenants.tests.factories import TenantFactory, WixAppFactory, random_secret
 
 pytestmark = pytest.mark.django_db
@@ -142,3 +142,21 @@ def test_command_line_failure_exits_1_with_one_line(settings, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"CommandError: Cannot decrypt tenants.Tenant.api_key (pk={tenant.pk}):")
     assert err.count("\n") == 1
+
+
+def test_rotation_is_audited_per_model_with_who_ran_it(settings, django_user_model):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.PORTAL_ENCRYPTION_KEYS = [old]
+    TenantFactory(oauth=True)
+    TenantFactory()
+    django_user_model.objects.create_superuser("root", "root@example.com", None)
+    settings.PORTAL_ENCRYPTION_KEYS = [new, old]
+
+    rotate("--user", "root")
+
+    events = AuditEvent.objects.filter(action="rotate_encryption_keys").order_by("id")
+    assert [(e.via, e.username, e.parameters) for e in events] == [
+        ("command", "root", {"model": "tenants.WixApp", "values": 1}),
+        ("command", "root", {"model": "tenants.Tenant", "values": 1}),
+    ]
+    assert old not in str([e.parameters for e in events]) and new not in str(events)
