@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from common.badges import badge
 from tenants.admin_scoping import TenantScopedAdmin
@@ -55,6 +55,7 @@ class AuditEventAdmin(TenantScopedAdmin):
         "error_code",
         "message",
         "wix_request_id",
+        "changes_pretty",
         "parameters_pretty",
     ]
     readonly_fields = fields
@@ -72,7 +73,30 @@ class AuditEventAdmin(TenantScopedAdmin):
     def outcome_badge(self, obj):
         return badge(obj.outcome, obj.get_outcome_display())
 
+    @admin.display(description="changes (old → new)")
+    def changes_pretty(self, obj):
+        if not obj.changes:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><th>{}</th><td>{}</td><td>→</td><td>{}</td></tr>",
+            (
+                (name, _compact(old), _compact(new))
+                for name, (old, new) in sorted(obj.changes.items())
+            ),
+        )
+        return format_html('<table class="audit-changes">{}</table>', rows)
+
     @admin.display(description="parameters")
     def parameters_pretty(self, obj):
-        text = json.dumps(obj.parameters, indent=2, sort_keys=True, ensure_ascii=False)
-        return format_html('<pre style="margin: 0; white-space: pre-wrap">{}</pre>', text)
+        return format_html(
+            '<pre style="margin: 0; white-space: pre-wrap">{}</pre>', _json(obj.parameters)
+        )
+
+
+def _json(value) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def _compact(value) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)

@@ -157,6 +157,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "target_id",
             "target_repr",
             "parameters",
+            "changes",
             "outcome",
             "error_code",
             "message",

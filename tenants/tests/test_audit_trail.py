@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 
 from tenants import audit
 from tenants.models import AuditEvent, Tenant, Via
-from tenants.services.tenants import tenant_set_active
+from tenants.services.tenants import tenant_save, tenant_set_active
 from tenants.tests.factories import TenantFactory, random_secret
 
 pytestmark = pytest.mark.django_db
@@ -284,3 +284,22 @@ def test_commands_refuse_an_unknown_user_or_tenant_in_one_line(tenant):
     with pytest.raises(CommandError, match=r"^No tenant .*\.$"):
         call_command("tenant", "activate", str(uuid.uuid4()))
     assert not AuditEvent.objects.exists()
+
+
+def test_admin_and_api_show_the_changes_old_and_new(superuser, tenant):
+    tenant.name = "<b>Salon</b> Nord"
+    tenant_save(tenant, user=superuser, via=Via.API)
+    event = last_event("update_tenant")
+
+    html = (
+        admin_as(superuser)
+        .get(reverse("admin:tenants_auditevent_change", args=[event.pk]))
+        .content.decode()
+    )
+    listed = api_as(superuser).get(f"/api/v1/audit-events/{event.pk}/").json()
+
+    assert (
+        "<tr><th>name</th><td>&quot;Salon Aurora&quot;</td><td>→</td>"
+        "<td>&quot;&lt;b&gt;Salon&lt;/b&gt; Nord&quot;</td></tr>"
+    ) in html
+    assert listed["changes"] == {"name": ["Salon Aurora", "<b>Salon</b> Nord"]}
