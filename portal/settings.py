@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "portal",
     "tenants",
     "connections",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -351,6 +352,40 @@ CONTENT_SECURITY_POLICY = {
         "form-action": [SELF],
     },
 }
+
+# --- Email ------------------------------------------------------------------------------
+OUTBOX_EMAIL_BACKEND = "alerts.mail.OutboxBackend"
+SMTP_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+
+def email_from_env() -> dict:
+    """EMAIL_URL as Django's EMAIL_* settings (smtp://, smtp+tls:// for STARTTLS, smtp+ssl://,
+    or django-environ's consolemail://); unset, mail goes to the outbox in the admin. A bad
+    URL is refused in one line that never quotes it (it holds a password)."""
+    url = env.str("EMAIL_URL", default="")
+    if not url:
+        return {"EMAIL_BACKEND": OUTBOX_EMAIL_BACKEND}
+    try:
+        config = environ.Env.email_url_config(url)
+    except (ImproperlyConfigured, ValueError, KeyError):
+        config = {}
+    backend = config.get("EMAIL_BACKEND")
+    if not backend or (backend == SMTP_EMAIL_BACKEND and not config.get("EMAIL_HOST")):
+        raise ImproperlyConfigured(
+            "EMAIL_URL must be smtp://user:password@host:port (or smtp+tls://, smtp+ssl://)."
+        )
+    config.pop("OPTIONS", None)
+    config.pop("EMAIL_FILE_PATH", None)
+    if config.get("EMAIL_PORT") is None:
+        config.pop("EMAIL_PORT", None)
+    return config
+
+
+globals().update(email_from_env())
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portal@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Django's default is to wait for an SMTP server forever.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_SECONDS", default=10)
 
 # --- Logging ---------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
