@@ -12,6 +12,16 @@ from django.core.management.base import CommandError, CommandParser
 from common.ids import MAX_ID  # noqa: F401 - the commands' id bound, imported from here too
 
 
+def add_secret_options(parser: CommandParser, *, prefix: str, what: str) -> None:
+    """The two ways a command takes a secret: `--<prefix>-stdin` and `--<prefix>-env VAR`."""
+    parser.add_argument(
+        f"--{prefix}-stdin", action="store_true", help=f"Read the {what} from stdin."
+    )
+    parser.add_argument(
+        f"--{prefix}-env", metavar="VAR", help=f"Read the {what} from environment variable VAR."
+    )
+
+
 def read_secret(*, options, stdin_flag: str, env_flag: str, what: str) -> str:
     """Return the secret given through exactly one of the two flags; raise CommandError otherwise.
 

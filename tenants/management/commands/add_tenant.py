@@ -4,7 +4,13 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from tenants.management.inputs import acting_user, add_acting_user, read_secret, validation_message
+from tenants.management.inputs import (
+    acting_user,
+    add_acting_user,
+    add_secret_options,
+    read_secret,
+    validation_message,
+)
 from tenants.models import Tenant, Via, WixApp, validate_guid
 from tenants.services.tenants import tenant_save
 
@@ -29,12 +35,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--instance-id", help="The Wix app's instance ID on this site (a GUID)."
         )
-        parser.add_argument(
-            "--api-key-stdin", action="store_true", help="Read the API key from stdin."
-        )
-        parser.add_argument(
-            "--api-key-env", metavar="VAR", help="Read the API key from environment variable VAR."
-        )
+        add_secret_options(parser, prefix="api-key", what="API key")
         parser.add_argument(
             "--update",
             action="store_true",

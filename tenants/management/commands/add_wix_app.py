@@ -3,7 +3,13 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.management.inputs import acting_user, add_acting_user, read_secret, validation_message
+from tenants.management.inputs import (
+    acting_user,
+    add_acting_user,
+    add_secret_options,
+    read_secret,
+    validation_message,
+)
 from tenants.models import Via, WixApp
 from tenants.services.wix_apps import wix_app_save
 
@@ -18,12 +24,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--name", required=True)
         parser.add_argument("--app-id", required=True, help="The app ID (a GUID).")
-        parser.add_argument(
-            "--secret-stdin", action="store_true", help="Read the app secret from stdin."
-        )
-        parser.add_argument(
-            "--secret-env", metavar="VAR", help="Read the app secret from environment variable VAR."
-        )
+        add_secret_options(parser, prefix="secret", what="app secret")
         add_acting_user(parser)
 
     def handle(self, *args, **options):
