@@ -321,13 +321,13 @@ class Pass:
     def refresh(self, tenant, **kwargs):
         from django.db import connection
 
-        from connections import services
+        from connections.services.refresh import tenant_refresh
 
         count = Count()
         # A new thread's connection runs the bench's PRAGMAs: not the refresh's queries.
         connection.ensure_connection()
         with connection.execute_wrapper(count):
-            run = services.refresh_tenant(tenant, **kwargs)
+            run = tenant_refresh(tenant, **kwargs)
         with self.lock:
             self.counts[tenant.pk] = count
         return run
@@ -379,7 +379,7 @@ def refresh_in_processes(
 ) -> tuple[Pass, list[float]]:
     """Refresh every tenant from `processes` forked workers of `threads` threads each, which
     take tenants from one shared counter (as Celery's prefork workers take tasks), with the
-    same `refresh_tenant` and the same per-tenant counting. Return the pass and each
+    same `tenant_refresh` and the same per-tenant counting. Return the pass and each
     worker's peak memory (MB)."""
     import multiprocessing
 

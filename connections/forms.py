@@ -8,8 +8,8 @@ from django import forms
 
 from wixapi import types as wix
 
-from . import operations
 from .models import Connection
+from .services.errors import ActionRefused
 
 IMPORT_MODE_LABELS = {
     wix.ImportMode.PRIMARY: "The primary calendar",
@@ -30,8 +30,8 @@ def _ordered(modes: set, labels: dict) -> list[tuple[str, str]]:
 class SyncSettingsForm(forms.Form):
     """Import and export settings of one connection; `sync_config()` is the complete config.
 
-    The modes offered are `operations.import_modes_for` / `export_modes_for`: the provider's
-    and the connection's own, so a config Wix made is offered back as it is. A direction
+    The modes offered are `Connection.import_modes` / `export_modes`: the provider's and
+    the connection's own, so a config Wix made is offered back as it is. A direction
     with nothing to offer has no fields and is sent back as it is. `calendars` are the
     account's calendars (List Calendars) offered for import.
     """
@@ -60,8 +60,8 @@ class SyncSettingsForm(forms.Form):
         provider = connection.provider
         self.current = current = connection.sync_config
         imp, exp = current.list_event_from_calendars, current.sync_to_calendar
-        self.import_modes = operations.import_modes_for(connection)
-        self.export_modes = operations.export_modes_for(connection)
+        self.import_modes = connection.import_modes()
+        self.export_modes = connection.export_modes()
         # The chosen calendars keep their names when List Calendars could not be read.
         self.calendar_names = {c.id: c.name for c in (*imp.calendars, *calendars)}
         import_mode = imp.mode if imp.mode in self.import_modes else None
@@ -70,10 +70,10 @@ class SyncSettingsForm(forms.Form):
             "initial",
             {
                 "import_enabled": imp.enabled,
-                "import_mode": (import_mode or operations.default_import_mode(provider) or ""),
+                "import_mode": import_mode or (provider and provider.default_import_mode()) or "",
                 "calendars": [c.id for c in imp.calendars],
                 "export_enabled": exp.enabled,
-                "export_mode": (export_mode or operations.default_export_mode(provider) or ""),
+                "export_mode": export_mode or (provider and provider.default_export_mode()) or "",
             },
         )
         super().__init__(*args, **kwargs)
@@ -138,7 +138,7 @@ class SyncSettingsForm(forms.Form):
             list_event_from_calendars=import_config, sync_to_calendar=export_config
         )
 
-    def add_refusal(self, refused: operations.ActionRefused) -> None:
+    def add_refusal(self, refused: ActionRefused) -> None:
         """Show an `ActionRefused` on the field it concerns, or above the form."""
         name = REFUSAL_FIELDS.get(refused.field or "")
         self.add_error(name if name in self.fields else None, refused.message)

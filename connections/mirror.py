@@ -44,7 +44,7 @@ SYNC_CONFIG_COLUMNS = frozenset(
     {"import_enabled", "import_mode", "import_calendars", "export_enabled", "export_mode"}
 )
 # How long the digest of Wix's answers stands for a row-by-row comparison (see
-# services._trusted): at least this often a refresh compares every row, and
+# services.refresh._trusted): at least this often a refresh compares every row, and
 # touches the `last_seen_at` due. Under SEEN_RESOLUTION, so a 15-minute schedule still
 # compares every other refresh or so.
 DIGEST_TRUSTED_FOR = timedelta(minutes=45)
@@ -131,7 +131,7 @@ class Listing:
     providers: tuple[wix.Provider, ...]
     schedules: tuple[Mapping[str, Any], ...]  # as Wix sent them: read only where they changed
     connections: wix.ListConnectionsResult
-    digest: str = ""  # of Wix's answers, byte for byte (see `services._trusted`)
+    digest: str = ""  # of Wix's answers, byte for byte (see `services.refresh._trusted`)
 
 
 # wix_id -> (pk, fingerprint, removed, last seen before the resolution) per mirrored model.

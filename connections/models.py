@@ -1,9 +1,10 @@
 """The mirror of each tenant's Wix providers, schedules and calendar connections.
 
 One row per Wix object per tenant (`wix_id` unique per tenant), columns only for what the
-admin and API filter or show, the whole payload in `raw`. Rows are written by
-`services.refresh_tenant` alone; they are never deleted when Wix drops them, only marked
-`removed_at`, and come back if Wix shows them again.
+admin and API filter or show, the whole payload in `raw`. Rows are written by the refresh
+(`services.refresh.tenant_refresh`) and by the verbs that mirror Wix's answer
+(`services.refresh.mirror_connections`); they are never deleted when Wix drops them, only
+marked `removed_at`, and come back if Wix shows them again.
 
 Wix reference: https://dev.wix.com/docs/rest/business-solutions/bookings/calendar/external-calendar-v2/introduction
 """
@@ -127,6 +128,36 @@ class Mirrored(TenantOwned):
         return bulk.fingerprints(models_, tenant.pk, seen_after=seen_after)
 
 
+# The modes each of a provider's features allows (Wix's `listEventFromCalendars` and
+# `syncToCalendar` capabilities).
+IMPORT_MODES = {
+    wix.ListEventFromCalendars.PRIMARY_CALENDAR_ONLY.value: {wix.ImportMode.PRIMARY},
+    wix.ListEventFromCalendars.SPECIFIC_CALENDARS.value: {
+        wix.ImportMode.PRIMARY,
+        wix.ImportMode.CALENDARS,
+    },
+}
+EXPORT_MODES = {
+    wix.SyncToCalendar.PRIMARY_CALENDAR_ONLY.value: {wix.ExportMode.PRIMARY},
+    # Wix has no field to pick a specific export calendar (docs/wix-contract.md §1): the
+    # primary it is.
+    wix.SyncToCalendar.SPECIFIC_CALENDAR.value: {wix.ExportMode.PRIMARY},
+    wix.SyncToCalendar.DEDICATED_CALENDAR.value: {wix.ExportMode.DEDICATED},
+}
+# [U] chosen: a capability the portal cannot read (UNDEFINED, or a value it does not know) is
+# no reason to refuse: every mode is offered and Wix answers (428 NOT_SUPPORTED_BY_PROVIDER).
+UNSURE_CAPABILITIES = {"", wix.ListEventFromCalendars.UNDEFINED.value}
+# Export modes in the order the default export mode is chosen from.
+EXPORT_DEFAULTS = (wix.ExportMode.DEDICATED, wix.ExportMode.PRIMARY)
+
+
+def _listed_modes(capability: str, table: dict[str, set], every: type) -> set:
+    """The modes a capability lists (all of `every` when it is unsure)."""
+    if capability in UNSURE_CAPABILITIES:
+        return set(every)
+    return set(table.get(capability, set()))
+
+
 class Provider(Mirrored):
     """A calendar provider available on the tenant's site (List Providers)."""
 
@@ -148,6 +179,24 @@ class Provider(Mirrored):
 
     def supports(self, method: str) -> bool:
         return method in self.connect_methods
+
+    def import_modes(self) -> set[wix.ImportMode]:
+        """The import modes the provider's features list (all of them when they are unsure)."""
+        return _listed_modes(self.import_capability, IMPORT_MODES, wix.ImportMode)
+
+    def export_modes(self) -> set[wix.ExportMode]:
+        """The export modes the provider's features list (all of them when they are unsure)."""
+        return _listed_modes(self.export_capability, EXPORT_MODES, wix.ExportMode)
+
+    def default_import_mode(self) -> wix.ImportMode | None:
+        """The mode import is turned on with: the primary calendar, if it can import at all."""
+        return wix.ImportMode.PRIMARY if self.import_modes() else None
+
+    def default_export_mode(self) -> wix.ExportMode | None:
+        """The mode export is turned on with: a dedicated calendar where it can, else the
+        primary one."""
+        modes = self.export_modes()
+        return next((mode for mode in EXPORT_DEFAULTS if mode in modes), None)
 
 
 class Schedule(Mirrored):
@@ -180,10 +229,14 @@ class Schedule(Mirrored):
         return name
 
 
+# The statuses of a connection that needs a person (and may be reconnected).
+BROKEN_STATUSES = (wix.Status.ERROR, wix.Status.DISCONNECTED)
+
+
 class ConnectionQuerySet(MirrorQuerySet):
     def broken(self) -> ConnectionQuerySet:
         """Connections that need a person: in ERROR, or disconnected, and still in Wix."""
-        return self.present().filter(status__in=[wix.Status.ERROR, wix.Status.DISCONNECTED])
+        return self.present().filter(status__in=BROKEN_STATUSES)
 
 
 class Connection(Mirrored):
@@ -257,6 +310,73 @@ class Connection(Mirrored):
         """The mirrored sync config, ready to change and send back complete."""
         return wix.Connection.from_json(self.raw).sync_config
 
+    @property
+    def is_broken(self) -> bool:
+        """In ERROR, or disconnected, and still in Wix (`ConnectionQuerySet.broken`)."""
+        return self.status in BROKEN_STATUSES and not self.is_removed
+
+    def import_modes(self) -> set[wix.ImportMode]:
+        """The import modes to offer: the provider's, and the one the connection already has."""
+        if self.provider is None:
+            return set()
+        imp = self.sync_config.list_event_from_calendars
+        return _with_own(self.provider.import_modes(), imp, self.provider.import_capability)
+
+    def export_modes(self) -> set[wix.ExportMode]:
+        """The export modes to offer: the provider's, and the one the connection already has."""
+        if self.provider is None:
+            return set()
+        exp = self.sync_config.sync_to_calendar
+        return _with_own(self.provider.export_modes(), exp, self.provider.export_capability)
+
+    def sync_settings_fixed_reason(self) -> str:
+        """Why the sync settings cannot be changed at all, or "" when they can."""
+        provider = self.provider
+        if provider is None:
+            return "The connection's provider is not mirrored yet; refresh the tenant first."
+        if not provider.can_update_sync_config:
+            return (
+                f"{provider} does not allow changing sync settings; the connection keeps "
+                "the settings it was made with."
+            )
+        return ""
+
+    def describe_import(self) -> str:
+        """Import in words: "off", "on, from the primary calendar", "on, from Work, Family"."""
+        names = [c.get("name") or c.get("id", "") for c in self.import_calendars]
+        return import_text(self.import_enabled, self.import_mode, names)
+
+    def describe_export(self) -> str:
+        """Export in words: "off", "on, to a dedicated calendar"."""
+        return export_text(self.export_enabled, self.export_mode)
+
+
+def _with_own(modes: set, part: wix.ImportConfig | wix.ExportConfig, capability: str) -> set:
+    """`modes` and the mode of the connection's own direction `part`, if it has a real one.
+
+    A disabled part still names a target (Wix's one-of); on a provider that says it cannot do
+    the direction at all, that name is a placeholder, not something to turn on.
+    """
+    if part.mode is not None and (part.enabled or capability != "NOT_SUPPORTED"):
+        modes.add(part.mode)
+    return modes
+
+
+def import_text(enabled: bool, mode: str | None, calendars: list[str]) -> str:
+    if not enabled:
+        return "off"
+    if mode == wix.ImportMode.CALENDARS:
+        return f"on, from {', '.join(calendars) or 'chosen calendars'}"
+    return "on, from the primary calendar"
+
+
+def export_text(enabled: bool, mode: str | None) -> str:
+    if not enabled:
+        return "off"
+    if mode == wix.ExportMode.DEDICATED:
+        return "on, to a dedicated calendar"
+    return "on, to the primary calendar"
+
 
 class RefreshOutcome(models.TextChoices):
     RUNNING = "running", "Running"
@@ -326,7 +446,7 @@ class RefreshRun(TenantOwned):
     # A failure worth retrying later (Wix rate limited or unavailable).
     retryable = models.BooleanField(default=False)
     # Digest of Wix's answers, when this refresh compared them with the mirror row by row;
-    # a later refresh given the same answers trusts it (services._trusted).
+    # a later refresh given the same answers trusts it (services.refresh._trusted).
     listing_digest = models.CharField(max_length=32, blank=True, editable=False)
 
     objects = RefreshRunManager()

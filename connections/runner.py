@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from tenants.models import Tenant
 
-from . import services
 from .models import RefreshOutcome, RefreshRun
+from .services.refresh import tenant_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +26,12 @@ def refresh_tenants(
     *,
     workers: int,
     trigger: str,
-    refresh: Refresh = services.refresh_tenant,
+    refresh: Refresh = tenant_refresh,
 ) -> Iterator[RefreshRun]:
     """Refresh each tenant with `refresh` on `workers` threads; yield each run as it finishes.
 
     With one worker (or one tenant) the calling thread does the work. An error that
-    `refresh_tenant` does not record itself (a database error, a bug) is logged and yielded
+    `tenant_refresh` does not record itself (a database error, a bug) is logged and yielded
     as an unsaved failed run, so one tenant never stops the others.
     """
     if workers == 1 or len(tenants) <= 1:

@@ -1,4 +1,4 @@
-"""Background refreshes: take tenant ids, call `services.refresh_tenant`, report.
+"""Background refreshes: take tenant ids, call `services.refresh.tenant_refresh`, report.
 
 Without a broker (CELERY_BROKER_URL unset) Celery runs these in-process; a refresh is then
 not retried: Celery would retry at once, ignoring the backoff, and hand the caller a
@@ -30,8 +30,8 @@ from django.core.cache import caches
 from tenants.models import Tenant
 from tenants.ratelimit import CacheUnavailable, OutageWarning, reaching_cache
 
-from . import services
 from .models import RefreshOutcome, RefreshRun
+from .services.refresh import tenant_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def refresh_tenant(self, tenant_id: int, *, trigger: str = "schedule") -> dict[s
             if not locked:
                 logger.info("Refresh of tenant %s skipped: one is already running", tenant_id)
                 return _skipped(tenant_id, "already running")
-            run = services.refresh_tenant(tenant, trigger=trigger)
+            run = tenant_refresh(tenant, trigger=trigger)
     except LockUnavailable as exc:
         if not in_worker or retries >= MAX_RETRIES:
             logger.error("Refresh of tenant %s not run: %s", tenant_id, exc)
@@ -150,7 +150,7 @@ def tenant_lock(tenant_id: int) -> Iterator[bool]:
     the lock can expire and be taken by another refresh, whose lock is then renewed once
     (harmless) or, on release, deleted; and a lock not renewed in time (the cache down for
     most of REFRESH_LOCK_SECONDS) lets a second refresh start. Two refreshes at once are
-    still correct, if wasteful: the database lock in `services` serialises their writes.
+    still correct, if wasteful: the database lock in `services.refresh` serialises their writes.
     """
     key = _lock_key(tenant_id)
     token = uuid.uuid4().hex

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from urllib.parse import urljoin
+
+from django.http import HttpRequest
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from . import operations
+from .services.connect import oauth_connect_complete
+from .services.errors import ReturnRefused
+
+
+def oauth_return_url(origin: HttpRequest | str, state: str) -> str:
+    """The absolute URL of `oauth_return` for `state`, on the host the request `origin` came
+    to (or under `origin`, a base URL such as "https://portal.example.com", for commands).
+
+    The admin, the control room, the API and `manage.py connection reconnect-link` give it
+    to the connect verbs as their `return_url` (`partial(oauth_return_url, request)`).
+    """
+    path = reverse("oauth-return", args=[state])
+    if isinstance(origin, str):
+        return urljoin(origin, path)
+    return origin.build_absolute_uri(path)
 
 
 @never_cache
@@ -14,12 +32,12 @@ from . import operations
 def oauth_return(request, state: str):
     """Finish a connect request with Wix's `connectionId` or `error`; say how it went."""
     try:
-        outcome = operations.complete_oauth_connect(
+        outcome = oauth_connect_complete(
             state,
             connection_id=request.GET.get("connectionId") or None,
             error=request.GET.get("error") or None,
         )
-    except operations.ReturnRefused as refused:
+    except ReturnRefused as refused:
         return render(
             request,
             "connections/oauth_return.html",

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
-from django_celery_results.models import TaskResult
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common.ids import MAX_ID
+from connections import selectors
 from connections.models import (
     Connection,
     ConnectionChange,
@@ -379,22 +378,16 @@ class JobSerializer(serializers.ModelSerializer):
         fields = ["id", "tenant", "kind", "status", "result", "created_at"]
         read_only_fields = ["tenant"]
 
-    def _task(self, job: Job) -> TaskResult | None:
-        cache = self.context.setdefault("task_results", {})
-        if job.task_id not in cache:
-            cache[job.task_id] = TaskResult.objects.filter(task_id=job.task_id).first()
-        return cache[job.task_id]
+    def _status(self, job: Job) -> selectors.JobStatus:
+        # Asked twice per job (status, result): read once.
+        cache = self.context.setdefault("job_statuses", {})
+        if job.pk not in cache:
+            cache[job.pk] = selectors.job_status(job)
+        return cache[job.pk]
 
     def get_status(self, job: Job) -> str:
-        task = self._task(job)
-        return (task.status if task else "PENDING").lower()
+        return self._status(job).status
 
     @extend_schema_field({"type": "object", "additionalProperties": {}, "nullable": True})
     def get_result(self, job: Job):
-        task = self._task(job)
-        if task is None or task.status != "SUCCESS":
-            return None
-        try:
-            return json.loads(task.result)
-        except (TypeError, ValueError):
-            return None
+        return self._status(job).result

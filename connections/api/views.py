@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -9,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from common.api_errors import Conflict, Unavailable, error_responses
-from connections import jobs, operations, tasks
+from connections import selectors, tasks
 from connections.models import (
     Connection,
     ConnectionChange,
@@ -19,8 +21,17 @@ from connections.models import (
     RefreshRun,
     Schedule,
 )
+from connections.services.actions import (
+    connection_disconnect,
+    connection_refresh,
+    connection_set_sync_config,
+)
+from connections.services.connect import credentials_connect, oauth_connect_start
+from connections.services.errors import RefreshInProgress, TenantInactive
+from connections.services.queue import tenant_refresh_queue
+from connections.views import oauth_return_url
 from tenants import access
-from tenants.models import Tenant
+from tenants.models import Tenant, Via
 
 from . import filters
 from .serializers import (
@@ -57,11 +68,12 @@ class TenantMirrorActions:
     @extend_schema(request=None, responses={202: JobAccepted, **error_responses(409, 503)})
     @action(detail=True, methods=["post"], serializer_class=NoInputSerializer)
     def refresh(self, request, pk=None):
-        """Queue a refresh; 202 with the job to poll at /api/v1/jobs/{id}/, 409 if one runs."""
+        """Queue a refresh; 202 with the job to poll at /api/v1/jobs/{id}/, 409 if one runs
+        or the tenant is inactive."""
         tenant = self.get_object()
         try:
-            job = jobs.queue_refresh(tenant, user=request.user, via="api")
-        except jobs.RefreshInProgress as exc:
+            job = tenant_refresh_queue(tenant, user=request.user, via=Via.API)
+        except (RefreshInProgress, TenantInactive) as exc:
             raise Conflict(str(exc)) from None
         except tasks.LockUnavailable as exc:
             # Its text names the cache's error; the answer says what the client can do.
@@ -112,7 +124,7 @@ class TenantMirrorActions:
         )
         query.is_valid(raise_exception=True)
         q = query.validated_data
-        listing = operations.list_events(
+        listing = selectors.events_list(
             tenant,
             start=q["start"],
             end=q["end"],
@@ -152,14 +164,14 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
 
     def _act(self, request, verb, **kwargs):
         connection = self.get_object()
-        row = verb(connection, user=request.user, via="api", **kwargs)
+        row = verb(connection, user=request.user, via=Via.API, **kwargs)
         return Response(ConnectionSerializer(row).data)
 
     @extend_schema(request=None, responses={200: ConnectionSerializer, **WIX_ERRORS})
     @action(detail=True, methods=["post"], serializer_class=NoInputSerializer)
     def disconnect(self, request, pk=None):
         """Disconnect in Wix; Wix removes exported bookings from the external calendar."""
-        return self._act(request, operations.disconnect)
+        return self._act(request, connection_disconnect)
 
     @extend_schema(
         request=SyncConfigSerializer, responses={200: ConnectionSerializer, **WIX_ERRORS}
@@ -172,8 +184,8 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
         connection = self.get_object()
         wanted = self.get_serializer(data=request.data)
         wanted.is_valid(raise_exception=True)
-        row = operations.set_sync_config(
-            connection, wanted.to_sync_config(), user=request.user, via="api"
+        row = connection_set_sync_config(
+            connection, wanted.to_sync_config(), user=request.user, via=Via.API
         )
         return Response(ConnectionSerializer(row).data)
 
@@ -181,7 +193,7 @@ class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], serializer_class=NoInputSerializer)
     def refresh(self, request, pk=None):
         """Read this connection from Wix now and update the mirror."""
-        return self._act(request, operations.refresh_connection)
+        return self._act(request, connection_refresh)
 
     @extend_schema(responses=ConnectionChangeSerializer(many=True))
     @action(detail=True, methods=["get"], filter_backends=[])
@@ -230,13 +242,13 @@ class ConnectViewSet(viewsets.GenericViewSet):
     def oauth(self, request):
         """Start an OAuth connect; send the calendar owner to `oauth_url`."""
         _, tenant, schedule, provider = _connect_target(self)
-        started = operations.start_oauth_connect(
+        started = oauth_connect_start(
             tenant=tenant,
             schedule=schedule,
             provider=provider,
+            return_url=partial(oauth_return_url, request),
             user=request.user,
-            via="api",
-            return_url=lambda state: request.build_absolute_uri(f"/connect/return/{state}/"),
+            via=Via.API,
         )
         return Response(
             ConnectRequestSerializer(started.request, context=self.get_serializer_context()).data,
@@ -251,12 +263,12 @@ class ConnectViewSet(viewsets.GenericViewSet):
     def credentials(self, request):
         """Connect with the calendar account's email and password (never stored)."""
         data, tenant, schedule, provider = _connect_target(self)
-        row = operations.connect_with_credentials(
+        row = credentials_connect(
             tenant=tenant,
             schedule=schedule,
             provider=provider,
             user=request.user,
-            via="api",
+            via=Via.API,
             email=data["email"],
             password=data["password"],
         )

@@ -10,7 +10,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from connections.models import Connection
-from connections.services import refresh_tenant
+from connections.services.refresh import tenant_refresh
 from tenants.models import Role, Tenant, TenantMembership
 from tenants.tests.factories import TenantFactory
 
@@ -56,7 +56,7 @@ def tenant_for(sandbox, site: Site) -> Tenant:
     tenant = TenantFactory(
         name=site.name, site_id=site.id, api_key=sandbox.create_api_key(site.account_id)
     )
-    run = refresh_tenant(tenant)
+    run = tenant_refresh(tenant)
     assert run.outcome == "ok", run.error_message
     return tenant
 

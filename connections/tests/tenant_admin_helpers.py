@@ -10,7 +10,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
-from connections.services import refresh_tenant
+from connections.services.refresh import tenant_refresh
 from tenants.models import TenantMembership
 from tenants.tests.factories import TenantFactory
 
@@ -55,7 +55,7 @@ def mirrored_site(wix_sandbox, name: str):
     tenant = TenantFactory(
         name=name, site_id=site.id, api_key=wix_sandbox.create_api_key(site.account_id)
     )
-    refresh_tenant(tenant)
+    tenant_refresh(tenant)
     return site, tenant
 
 

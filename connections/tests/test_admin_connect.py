@@ -12,10 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from common.badges import badge
-from connections import operations
+from connections.messages import OAUTH_ERRORS
 from connections.models import Connection, ConnectRequest, Provider, Schedule
-from connections.services import refresh_tenant
-from tenants.models import AuditEvent
+from connections.services.connect import oauth_connect_start
+from connections.services.refresh import tenant_refresh
+from tenants.models import AuditEvent, Via
 
 from .tenant_admin_helpers import (
     PASSWORD,
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def mirrored(tenant):
-    refresh_tenant(tenant)
+    tenant_refresh(tenant)
     return tenant
 
 
@@ -185,7 +186,7 @@ def test_oauth_refusals_show_a_plain_page(client, mirrored, answer):
     assert landing.status_code == 200
     html = landing.content.decode()
     assert "Calendar not connected" in html
-    assert operations.OAUTH_ERRORS[error] in html
+    assert OAUTH_ERRORS[error] in html
     request.refresh_from_db()
     assert (request.status, request.error) == ("failed", error)
 
@@ -372,12 +373,13 @@ def test_connect_requests_admin_is_read_only_scoped_and_hides_the_state(
     start(client, mirrored, "OAUTH", "GOOGLE")
     mine = ConnectRequest.objects.get()
     _, other = mirrored_site(wix_sandbox, "Barber Bravo")
-    theirs = operations.start_oauth_connect(
+    theirs = oauth_connect_start(
         tenant=other,
         schedule=Schedule.objects.get(tenant=other),
         provider=provider(other, "GOOGLE"),
         return_url=lambda state: f"http://testserver/connect/return/{state}/",
         user=None,
+        via=Via.ADMIN,
     ).request
 
     listing = client.get(reverse("admin:connections_connectrequest_changelist"))

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from connections.models import Connection, ConnectRequest
-from connections.services import refresh_tenant
+from connections.services.refresh import tenant_refresh
 from tenants import access
 from tenants.admin_scoping import ScopedTenantFilter
 from tenants.models import AuditEvent, Role, Tenant, TenantMembership
@@ -192,7 +192,7 @@ def test_search_by_wix_id(client, operator, tenant_a, aurora):
 
 def test_removed_filter(client, wix_sandbox, operator, tenant_a, aurora):
     wix_sandbox.remove_connection(aurora.id, aurora.connections["Dana Wu"])
-    refresh_tenant(tenant_a)
+    tenant_refresh(tenant_a)
 
     def names(query):
         response = client.get(f"{reverse(CHANGELIST)}{query}")
@@ -213,7 +213,7 @@ def test_list_query_count_is_constant(client, wix_sandbox, operator, tenant_a, a
     for number in range(25):
         schedule = wix_sandbox.add_schedule(aurora.id, name=f"Extra {number}")
         wix_sandbox.add_connection(aurora.id, schedule_id=schedule, calendar_type="GOOGLE")
-    refresh_tenant(tenant_a)
+    tenant_refresh(tenant_a)
 
     with CaptureQueriesContext(db) as many:
         assert len(client.get(url).context["cl"].result_list) == 30
@@ -231,7 +231,7 @@ def test_list_query_count_bounded_with_django_assert(
     for number in range(30):
         schedule = wix_sandbox.add_schedule(aurora.id, name=f"Anna {number}")
         wix_sandbox.add_connection(aurora.id, schedule_id=schedule, calendar_type="MICROSOFT")
-    refresh_tenant(tenant_a)
+    tenant_refresh(tenant_a)
 
     with django_assert_max_num_queries(len(one_row)):
         response = client.get(f"{url}?q=Anna")
@@ -523,7 +523,7 @@ def test_disconnect_failure_is_a_message_per_connection(
 
 
 def test_too_many_rows_are_refused(client, wix_sandbox, operator, tenant_a, aurora, monkeypatch):
-    from connections import admin as connection_admin
+    from connections.admin import connection_actions as connection_admin
 
     monkeypatch.setattr(connection_admin, "MAX_ACTION_ROWS", 2)
     rows = list(Connection.objects.filter(tenant=tenant_a)[:3])

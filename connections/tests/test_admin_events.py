@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
-from connections import operations
+from connections import selectors
 from connections.models import Schedule
-from connections.services import refresh_tenant
+from connections.services.refresh import tenant_refresh
 
 from .tenant_admin_helpers import client_for, member, messages_of, mirrored_site, url
 
@@ -20,7 +20,7 @@ WEEK = {"start": "2030-03-04", "end": "2030-03-10"}
 
 @pytest.fixture
 def mirrored(tenant):
-    refresh_tenant(tenant)
+    tenant_refresh(tenant)
     return tenant
 
 
@@ -42,7 +42,7 @@ def expected(tenant, *, include_titles=False, schedules=(), **week):
     zone = timezone.get_current_timezone()
     start = timezone.make_aware(timezone.datetime.fromisoformat(week["start"]), zone)
     end = timezone.make_aware(timezone.datetime.fromisoformat(week["end"]), zone)
-    return operations.list_events(
+    return selectors.events_list(
         tenant,
         start=start,
         end=end + timedelta(days=1),
@@ -160,9 +160,9 @@ def test_long_listings_are_truncated_with_a_note(wix_sandbox, site, client, mirr
     )
 
     assert response.context["listing"].truncated
-    assert len(response.context["rows"]) == operations.MAX_EVENTS
+    assert len(response.context["rows"]) == selectors.MAX_EVENTS
     assert (
-        f"Only the first {operations.MAX_EVENTS} events are shown; choose a shorter range "
+        f"Only the first {selectors.MAX_EVENTS} events are shown; choose a shorter range "
         "or fewer schedules to see the rest." in response.content.decode()
     )
 

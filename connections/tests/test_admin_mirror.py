@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from connections.models import ConnectionChange, Provider, RefreshRun, Schedule
-from connections.services import refresh_tenant
+from connections.services.refresh import tenant_refresh
 
 from .admin_helpers import add_site, connection, staff
 from .admin_helpers import tenant_for as make_tenant
@@ -65,7 +65,7 @@ def tenant_a(wix_sandbox, aurora):
 def tenant_b(wix_sandbox, brisa):
     tenant = make_tenant(wix_sandbox, brisa)
     wix_sandbox.faults(brisa.id).server_error(times=1, status=500)
-    refresh_tenant(tenant)  # a failed run of tenant B
+    tenant_refresh(tenant)  # a failed run of tenant B
     return tenant
 
 
@@ -147,13 +147,13 @@ def grow(wix_sandbox, aurora, tenant_a, model_name: str) -> None:
             wix_sandbox.add_provider(aurora.id, f"Provider {number}", "OTHER")
     elif model_name == "refreshrun":
         for _ in range(29):
-            refresh_tenant(tenant_a)
+            tenant_refresh(tenant_a)
         return
     else:
         for number in range(28):
             schedule = wix_sandbox.add_schedule(aurora.id, name=f"Extra {number}")
             wix_sandbox.add_connection(aurora.id, schedule_id=schedule, calendar_type="GOOGLE")
-    refresh_tenant(tenant_a)
+    tenant_refresh(tenant_a)
 
 
 @pytest.mark.parametrize("model_name", MODELS)
@@ -175,10 +175,10 @@ def test_list_query_count_is_constant(
 def test_refresh_run_list_and_page(client, wix_sandbox, aurora, operator, tenant_a):
     microsoft = aurora.providers["MICROSOFT"]
     wix_sandbox.faults(aurora.id).fail_provider(microsoft)
-    partial = refresh_tenant(tenant_a)
+    partial = tenant_refresh(tenant_a)
     wix_sandbox.faults(aurora.id).restore_provider(microsoft)
     wix_sandbox.faults(aurora.id).server_error(times=1, status=500)
-    failed = refresh_tenant(tenant_a)
+    failed = tenant_refresh(tenant_a)
 
     html = client.get(url("refreshrun")).content.decode()
     page = client.get(url("refreshrun", "change", partial.pk)).content.decode()
@@ -195,7 +195,7 @@ def test_refresh_run_list_and_page(client, wix_sandbox, aurora, operator, tenant
 
 def test_change_list_of_one_connection(client, wix_sandbox, aurora, operator, tenant_a, tenant_b):
     wix_sandbox.set_connection_error(aurora.id, aurora.connections["Anna Lee"], "TOKEN_REVOKED")
-    refresh_tenant(tenant_a)
+    tenant_refresh(tenant_a)
     anna = connection(tenant_a, "Anna Lee")
     farah = connection(tenant_b, "Farah Haddad")
 

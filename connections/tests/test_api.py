@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from connections import tasks
 from connections.models import Connection, Provider, Schedule
-from connections.services import refresh_tenant
+from connections.services.refresh import tenant_refresh
 from portal.api.throttling import TokenRateThrottle
 from tenants.models import AuditEvent, Role, TenantMembership
 from tenants.tests.factories import TenantFactory
@@ -52,7 +52,7 @@ def make_world(wix_sandbox, user_model) -> World:
             site_id=site.id,
             api_key=wix_sandbox.create_api_key(site.account_id),
         )
-        refresh_tenant(tenant)
+        tenant_refresh(tenant)
         setattr(w, f"site_{name}", site)
         setattr(w, f"tenant_{name}", tenant)
     w.operator = user_model.objects.create_user("olga", is_staff=True)
@@ -274,7 +274,7 @@ def test_changed_since_finds_connections_with_recent_changes(world):
     world.sandbox.set_connection_error(
         world.site_a.id, conn(world.tenant_a).wix_id, "EXTERNAL_CALENDAR_DELETED"
     )
-    refresh_tenant(world.tenant_a)
+    tenant_refresh(world.tenant_a)
 
     response = client_for(world.viewer).get(
         "/api/v1/connections/", {"changed_since": since.isoformat()}
@@ -289,7 +289,7 @@ def test_connection_list_query_count_is_constant(world, django_assert_max_num_qu
     for n in range(30):
         schedule = world.sandbox.add_schedule(site.id, name=f"Staff {n}")
         world.sandbox.add_connection(site.id, schedule_id=schedule, calendar_type="GOOGLE")
-    refresh_tenant(world.tenant_a)
+    tenant_refresh(world.tenant_a)
 
     with django_assert_max_num_queries(6):
         response = client.get("/api/v1/connections/")

@@ -11,8 +11,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from connections import jobs, tasks
+from connections import tasks
 from connections.models import Job, RefreshRun
+from connections.selectors import refresh_pending
+from connections.services.errors import RefreshInProgress
+from connections.services.queue import tenant_refresh_queue
+from tenants.models import Via
 
 pytestmark = pytest.mark.django_db
 
@@ -107,14 +111,14 @@ def test_a_queued_refresh_whose_message_was_lost_stops_blocking(
     user = django_user_model.objects.create_superuser("root", "root@example.com", None)
     lost = Job.objects.create(tenant=tenant, kind="refresh", created_by=user, task_id="lost-1")
 
-    with pytest.raises(jobs.RefreshInProgress):
-        jobs.queue_refresh(tenant, user=user)
+    with pytest.raises(RefreshInProgress):
+        tenant_refresh_queue(tenant, user=user, via=Via.API)
     Job.objects.filter(pk=lost.pk).update(
         created_at=timezone.now() - timedelta(seconds=settings.REFRESH_PENDING_SECONDS + 1)
     )
 
-    assert not jobs.refresh_pending(tenant)
-    assert jobs.queue_refresh(tenant, user=user).pk != lost.pk
+    assert not refresh_pending(tenant)
+    assert tenant_refresh_queue(tenant, user=user, via=Via.API).pk != lost.pk
 
 
 def test_pending_outlasts_the_lock():

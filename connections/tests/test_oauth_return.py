@@ -5,26 +5,29 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from connections import operations
+from connections.messages import OAUTH_ERRORS
 from connections.models import ConnectRequest, ConnectRequestStatus, Provider, Schedule
-from connections.services import refresh_tenant
+from connections.services.connect import StartedConnect, oauth_connect_start
+from connections.services.refresh import tenant_refresh
+from tenants.models import Via
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def mirrored(tenant):
-    refresh_tenant(tenant)
+    tenant_refresh(tenant)
     return tenant
 
 
-def start_for_anna(tenant, django_user_model) -> operations.StartedConnect:
-    return operations.start_oauth_connect(
+def start_for_anna(tenant, django_user_model) -> StartedConnect:
+    return oauth_connect_start(
         tenant=tenant,
         schedule=Schedule.objects.get(tenant=tenant, name="Anna Lee"),
         provider=Provider.objects.get(tenant=tenant, calendar_type="GOOGLE"),
         return_url=lambda state: f"http://testserver/connect/return/{state}/",
         user=django_user_model.objects.create_user("olga", is_staff=True),
+        via=Via.ADMIN,
     )
 
 
@@ -39,7 +42,7 @@ def test_another_schedules_connection_is_not_linked_nor_called_a_success(
     assert page.status_code == 200
     html = page.content.decode()
     assert "Calendar not connected" in html
-    assert operations.OAUTH_ERRORS["wrong_connection"] in html
+    assert OAUTH_ERRORS["wrong_connection"] in html
     request = ConnectRequest.objects.get()
     assert (request.status, request.error, request.connection) == (
         ConnectRequestStatus.FAILED,
@@ -55,5 +58,5 @@ def test_an_error_that_is_not_wixs_is_kept_as_internal(mirrored, django_user_mod
     page = Client().get(f"/connect/return/{started.state}/", {"error": error})
 
     assert page.status_code == 200
-    assert operations.OAUTH_ERRORS["internal"] in page.content.decode()
+    assert OAUTH_ERRORS["internal"] in page.content.decode()
     assert ConnectRequest.objects.get().error == "internal"

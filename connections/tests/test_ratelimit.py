@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from connections import services
+from connections.services.refresh import tenant_refresh
 from tenants.ratelimit import BudgetExhausted, SiteBudget, budget_for
 from tenants.wix import auth_for, client_for, make_client
 from wixapi.client import ApiKeyAuth, WixClient
@@ -124,7 +124,7 @@ def test_an_exhausted_budget_fails_the_refresh_as_retryable(wix_sandbox, site, t
     )
     start_of_window()
 
-    run = services.refresh_tenant(tenant, client=client)
+    run = tenant_refresh(tenant, client=client)
 
     assert (run.outcome, run.error_code, run.wix_calls) == (
         "failed",

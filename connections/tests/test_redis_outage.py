@@ -19,12 +19,14 @@ import pytest
 import redis
 from rest_framework.test import APIClient
 
-from connections import jobs, tasks
+from connections import tasks
 from connections.models import Job, RefreshRun
+from connections.services.queue import tenant_refresh_queue
 from connections.tests.test_api import client_for, make_world
 from portal.api import throttling
 from portal.api.throttling import AnonRateThrottle, TokenRateThrottle
 from tenants import ratelimit
+from tenants.models import Via
 from tenants.ratelimit import SiteBudget
 
 pytestmark = pytest.mark.django_db
@@ -246,6 +248,6 @@ def test_queueing_a_refresh_fails_closed_while_the_cache_is_down(
     user = django_user_model.objects.create_superuser("root", "root@example.com", None)
 
     with pytest.raises(tasks.LockUnavailable):
-        jobs.queue_refresh(tenant, user=user)
+        tenant_refresh_queue(tenant, user=user, via=Via.API)
 
     assert not Job.objects.exists()

@@ -11,9 +11,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from connections import services
 from connections.models import Connection, RefreshRun
 from connections.runner import refresh_tenants
+from connections.services.refresh import tenant_refresh
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -235,7 +235,7 @@ def test_worker_threads_take_each_tenant_once_and_survive_errors(wix_sandbox):
         if tenant == tenants[2]:
             raise RuntimeError("boom with a secret")
         with one_at_a_time:
-            return services.refresh_tenant(tenant, **kwargs)
+            return tenant_refresh(tenant, **kwargs)
 
     runs = list(refresh_tenants(tenants, workers=3, trigger="test", refresh=refresh_tenant))
 

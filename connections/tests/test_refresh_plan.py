@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from connections import mirror
 from connections.models import Connection, ConnectionChange, Provider, RefreshOutcome, RefreshRun
-from connections.services import fetch_listing, refresh_tenant
+from connections.services.refresh import fetch_listing, tenant_refresh
 from tenants.crypto import DecryptionError
 from tenants.wix import client_for
 from wixapi.errors import WixApiError, WixRateLimited
@@ -27,7 +27,7 @@ def planned(tenant):
 def test_an_unchanged_site_plans_nothing_to_write_without_a_query(
     site, tenant, django_assert_num_queries
 ):
-    refresh_tenant(tenant)
+    tenant_refresh(tenant)
     now = timezone.now()
     listing = fetch_listing(client_for(tenant))
     stored = mirror.stored_fingerprints(tenant, now=now)
@@ -60,7 +60,7 @@ def test_a_plan_overtaken_by_another_refresh_is_made_again_over_fresh_rows(
 ):
     plan, now = planned(tenant)  # of an empty mirror: everything is new
     wix_sandbox.set_connection_error(site.id, site.anna_google, "TOKEN_REVOKED")
-    other = refresh_tenant(tenant)  # writes every row while the plan waits
+    other = tenant_refresh(tenant)  # writes every row while the plan waits
 
     with transaction.atomic():
         written = mirror.write_site(plan, tenant, now=now)
@@ -73,7 +73,7 @@ def test_a_plan_overtaken_by_another_refresh_is_made_again_over_fresh_rows(
 
 
 def test_history_names_the_run(site, tenant):
-    run = refresh_tenant(tenant)
+    run = tenant_refresh(tenant)
 
     assert set(ConnectionChange.objects.values_list("refresh_run", flat=True)) == {run.pk}
 
@@ -129,7 +129,7 @@ def test_a_failed_run_records_why_and_compared_nothing(tenant, exc, fields):
 
 
 def test_the_trusted_digest_is_forgotten(site, tenant):
-    refresh_tenant(tenant)
+    tenant_refresh(tenant)
     assert RefreshRun.objects.exclude(listing_digest="").count() == 1
 
     RefreshRun.objects.forget_digests(tenant)

@@ -22,7 +22,7 @@ from rest_framework.test import APIClient
 
 from connections import tasks
 from connections.models import Connection, RefreshRun
-from connections.services import refresh_tenant
+from connections.services.refresh import tenant_refresh
 from tenants.models import CREDENTIALS_UNREADABLE, AuditEvent, Tenant
 from tenants.tests.factories import TenantFactory
 
@@ -47,7 +47,7 @@ def mirrored_tenant(sandbox, name: str) -> Tenant:
     tenant = TenantFactory(
         name=name, site_id=site.id, api_key=sandbox.create_api_key(site.account_id)
     )
-    refresh_tenant(tenant)
+    tenant_refresh(tenant)
     return tenant
 
 
@@ -147,7 +147,7 @@ def test_entering_the_key_again_makes_the_tenant_work(keys, admin_client, wix_sa
     response = admin_client.post(reverse("admin:tenants_tenant_change", args=[keys.lost.pk]), form)
 
     assert response.status_code == 302
-    assert refresh_tenant(Tenant.objects.get(pk=keys.lost.pk)).outcome == "ok"
+    assert tenant_refresh(Tenant.objects.get(pk=keys.lost.pk)).outcome == "ok"
 
 
 # --- A key that is not printable ASCII -----------------------------------------------------

@@ -13,7 +13,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from connections.models import Connection
-from connections.services import refresh_tenant
+from connections.services.refresh import tenant_refresh
 from tenants.models import Role, TenantMembership
 from tenants.tests.factories import TenantFactory
 from wixapi.sandbox import seed_docs_example
@@ -41,7 +41,7 @@ def docs_tenant(wix_sandbox, docs_site):
     tenant = TenantFactory(
         name="Docs Example", site_id=docs_site.site_id, api_key=docs_site.api_key
     )
-    assert refresh_tenant(tenant).outcome == "ok"
+    assert tenant_refresh(tenant).outcome == "ok"
     return tenant
 
 
@@ -154,7 +154,7 @@ def test_api_resends_a_config_beyond_the_provider_features(wix_sandbox, api, doc
 def test_api_resends_chosen_calendars_the_provider_does_not_list(wix_sandbox, api, docs_tenant):
     provider = wix_sandbox.site(docs_tenant.site_id).provider_records[ICAL["providerId"]]
     provider.list_event_from_calendars = "PRIMARY_CALENDAR_ONLY"
-    refresh_tenant(docs_tenant)
+    tenant_refresh(docs_tenant)
     ical = row(docs_tenant, ICAL)
     own = api.get(f"/api/v1/connections/{ical.pk}/").json()["sync_config"]
 
@@ -213,7 +213,7 @@ def test_turning_import_off_keeps_an_unlisted_export(wix_sandbox, admin_client, 
 def test_turning_import_off_with_unlisted_calendars(wix_sandbox, api, docs_tenant):
     provider = wix_sandbox.site(docs_tenant.site_id).provider_records[ICAL["providerId"]]
     provider.list_event_from_calendars = "PRIMARY_CALENDAR_ONLY"
-    refresh_tenant(docs_tenant)
+    tenant_refresh(docs_tenant)
     ical = row(docs_tenant, ICAL)
     own = api.get(f"/api/v1/connections/{ical.pk}/").json()["sync_config"]
 
@@ -251,7 +251,7 @@ def test_changing_to_an_unlisted_mode_is_refused_before_wix(wix_sandbox, api, do
 def test_an_unsure_capability_lets_wix_answer(wix_sandbox, api, docs_tenant):
     provider = wix_sandbox.site(docs_tenant.site_id).provider_records[ICAL["providerId"]]
     provider.sync_to_calendar = "UNDEFINED"
-    refresh_tenant(docs_tenant)
+    tenant_refresh(docs_tenant)
     body = {"import": {"enabled": False}, "export": {"enabled": True, "mode": "PRIMARY"}}
 
     response = put_sync_config(api, row(docs_tenant, ICAL), body)

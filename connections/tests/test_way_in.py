@@ -13,7 +13,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from connections.models import Connection
-from connections.services import refresh_tenant
+from connections.services.refresh import tenant_refresh
 from tenants.models import Role, Tenant, TenantMembership, WixApp
 from tenants.services.tenants import ANOTHER_SITE
 
@@ -43,7 +43,7 @@ def world(wix_sandbox, django_user_model) -> World:
         tenant = Tenant.objects.create(
             name=f"Tenant {name.upper()}", site_id=site.id, wix_app=w.app, instance_id=instance
         )
-        refresh_tenant(tenant)
+        tenant_refresh(tenant)
         setattr(w, f"site_{name}", site)
         setattr(w, f"instance_{name}", instance)
         setattr(w, f"tenant_{name}", tenant)
@@ -100,7 +100,7 @@ def test_an_operator_cannot_point_her_tenant_at_another_site(world, change):
     assert response.json() == {"error": {"code": "permission_denied", "message": WAY_IN_REFUSED}}
     stored = Tenant.objects.get(pk=world.tenant_a.pk)
     assert (stored.site_id, stored.instance_id) == (world.site_a.id, world.instance_a)
-    refresh_tenant(stored)
+    tenant_refresh(stored)
     assert emails_mirrored_in(world.tenant_a) == {"a@example.com"}
 
 
@@ -259,7 +259,7 @@ def test_an_operator_posting_another_instance_in_the_admin_changes_nothing(world
         world.instance_a,
         "",
     )
-    refresh_tenant(stored)
+    tenant_refresh(stored)
     assert emails_mirrored_in(world.tenant_a) == {"a@example.com"}
 
 

@@ -15,8 +15,9 @@ from django.conf import settings
 from django.db import connection
 from django_celery_results.models import TaskResult
 
-from connections import services, tasks
+from connections import tasks
 from connections.models import ChangeKind, Connection, ConnectionChange, RefreshRun
+from connections.services.refresh import tenant_refresh
 from portal.celery import app as celery_app
 from tenants.models import Tenant
 from tenants.tests.factories import TenantFactory
@@ -165,7 +166,7 @@ def test_two_refreshes_at_once_leave_no_duplicate_and_no_lost_update(wix_sandbox
 
 
 def refresh_twice_at_once(tenant: Tenant) -> list[RefreshRun]:
-    """Run services.refresh_tenant from two threads released together; return both runs."""
+    """Run tenant_refresh from two threads released together; return both runs."""
     barrier = threading.Barrier(2)
     runs: list[RefreshRun] = []
     errors: list[BaseException] = []
@@ -174,7 +175,7 @@ def refresh_twice_at_once(tenant: Tenant) -> list[RefreshRun]:
         try:
             fresh = Tenant.objects.get(pk=tenant.pk)
             barrier.wait(timeout=TIMEOUT)
-            runs.append(services.refresh_tenant(fresh, trigger="test"))
+            runs.append(tenant_refresh(fresh, trigger="test"))
         except BaseException as exc:
             errors.append(exc)
         finally:

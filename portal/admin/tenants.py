@@ -10,12 +10,12 @@ credentials form and fieldsets from `tenants.admin.TenantAdmin`.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -26,8 +26,9 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.debug import sensitive_post_parameters
 
 from common.badges import badge
-from connections import operations, tasks
+from connections import selectors
 from connections.connect_forms import ConnectStartForm, CredentialsForm, EventsForm
+from connections.messages import describe_wix_error, explain
 from connections.models import (
     Connection,
     ConnectMethodChoice,
@@ -37,12 +38,15 @@ from connections.models import (
     Schedule,
     choices,
 )
-from tenants import audit
+from connections.services.connect import credentials_connect, oauth_connect_start
+from connections.services.errors import ActionRefused, RefreshInProgress, TenantInactive
+from connections.services.queue import tenant_refresh_queue
+from connections.tasks import LockUnavailable
+from connections.views import oauth_return_url
 from tenants.admin import TenantAdmin, TenantMembershipInline
 from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import (
     CREDENTIALS_UNREADABLE,
-    AuditOutcome,
     CredentialsStatus,
     Tenant,
     TenantMembership,
@@ -85,9 +89,6 @@ def ago(moment: datetime | None, *, now: datetime | None = None) -> str:
     if hours < 48:
         return f"{hours} h ago"
     return f"{hours // 24} days ago"
-
-
-wix_says = operations.describe_wix_error
 
 
 def connection_admin_url(connection: Connection) -> str:
@@ -250,20 +251,18 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
         if not tenants:
             self.message_user(request, NOTHING_TO_DO, messages.WARNING)
             return
-        inactive = [t for t in tenants if not t.is_active]
-        started = [t for t in tenants if t.is_active]
-        for tenant in started:
-            audit.record(
-                user=request.user,
-                action="refresh_tenant",
-                tenant=tenant,
-                target=tenant,
-                outcome=AuditOutcome.QUEUED,
-                via="admin",
-            )
-            transaction.on_commit(
-                lambda pk=tenant.pk: tasks.refresh_tenant.delay(pk, trigger="admin")
-            )
+        started, inactive = [], []
+        for tenant in tenants:
+            try:
+                tenant_refresh_queue(tenant, user=request.user, via=Via.ADMIN)
+            except TenantInactive:
+                inactive.append(tenant)
+            except RefreshInProgress as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+            except LockUnavailable:
+                self.message_user(request, LockUnavailable.default_detail, messages.ERROR)
+            else:
+                started.append(tenant)
         if started:
             names = ", ".join(t.name for t in started)
             self.message_user(
@@ -410,22 +409,21 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
         provider = start.cleaned_data["provider"]
         if start.cleaned_data["method"] == ConnectMethodChoice.OAUTH:
             try:
-                started = operations.start_oauth_connect(
+                started = oauth_connect_start(
                     tenant=tenant,
                     schedule=schedule,
                     provider=provider,
-                    return_url=lambda state: request.build_absolute_uri(
-                        reverse("oauth-return", args=[state])
-                    ),
+                    return_url=partial(oauth_return_url, request),
                     user=request.user,
+                    via=Via.ADMIN,
                 )
-            except operations.ActionRefused as refused:
+            except ActionRefused as refused:
                 start.add_error(
                     refused.field if refused.field in start.fields else None, refused.message
                 )
                 return self._connect_start_page(request, tenant, start)
             except WixError as error:
-                start.add_error(None, wix_says(error))
+                start.add_error(None, describe_wix_error(error))
                 return self._connect_start_page(request, tenant, start)
             return self._page(
                 request,
@@ -440,18 +438,19 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
         )
         if credentials.is_valid():
             try:
-                connection = operations.connect_with_credentials(
+                connection = credentials_connect(
                     tenant=tenant,
                     schedule=schedule,
                     provider=provider,
                     email=credentials.cleaned_data["email"],
                     password=credentials.cleaned_data["password"],
                     user=request.user,
+                    via=Via.ADMIN,
                 )
-            except operations.ActionRefused as refused:
+            except ActionRefused as refused:
                 credentials.add_error(None, refused.message)
             except WixError as error:
-                credentials.add_error(None, operations.explain(error))
+                credentials.add_error(None, explain(error))
             else:
                 self.message_user(
                     request,
@@ -495,19 +494,19 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
             start, end = form.window()
             include_titles = form.cleaned_data["include_titles"]
             try:
-                listing = operations.list_events(
+                listing = selectors.events_list(
                     tenant,
                     start=start,
                     end=end,
                     schedule_ids=[s.wix_id for s in form.cleaned_data["schedules"]],
                     include_titles=include_titles,
                 )
-            except operations.ActionRefused as refused:
+            except ActionRefused as refused:
                 form.add_error(None, refused.message)
             except WixError as error:
                 self.message_user(
                     request,
-                    f"Wix could not list the events: {wix_says(error)}",
+                    f"Wix could not list the events: {describe_wix_error(error)}",
                     messages.ERROR,
                 )
             else:
@@ -516,7 +515,7 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
                     rows=self._event_rows(tenant, listing.events),
                     include_titles=include_titles,
                     failed_providers=self._provider_names(tenant, listing.failed_provider_ids),
-                    max_events=operations.MAX_EVENTS,
+                    max_events=selectors.MAX_EVENTS,
                 )
         return self._page(request, tenant, "admin/tenants/tenant/events.html", "Events", **context)
 

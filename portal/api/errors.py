@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
 from common.api_errors import Conflict, Unavailable  # noqa: F401 (raised by views)
-from connections.operations import ActionRefused
+from connections.services.errors import ActionRefused
 from tenants import access
 from tenants.crypto import DecryptionError
 from wixapi.errors import WixAuthError, WixError, WixRateLimited, WixUnavailable

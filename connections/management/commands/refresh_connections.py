@@ -1,18 +1,24 @@
-"""`manage.py refresh_connections [--tenant ID_OR_SITE_ID ...] [--all] [--workers N]`."""
+"""`manage.py refresh_connections [--tenant ID_OR_SITE_ID ...] [--all] [--workers N]
+[--queue] [--user USERNAME]`."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.db.models import Q
 
-from connections.models import RefreshOutcome, RefreshRun
+from connections.models import RefreshOutcome, RefreshRun, RefreshTrigger
 from connections.runner import refresh_tenants
-from tenants.management.inputs import MAX_ID, one_line_errors
-from tenants.models import Tenant
+from connections.services.errors import RefreshInProgress, TenantInactive
+from connections.services.queue import tenant_refresh_queue
+from connections.services.refresh import tenant_refresh
+from connections.tasks import LockUnavailable
+from tenants.management.inputs import MAX_ID, acting_user, add_acting_user, one_line_errors
+from tenants.models import Tenant, Via
 
 DEFAULT_WORKERS = 4
 # The progress line is redrawn at most this often (and always for the last tenant).
@@ -86,7 +92,8 @@ class ProgressBar:
 class Command(BaseCommand):
     help = (
         "Refresh the mirror of the chosen tenants' Wix connections now, on worker threads, "
-        "and print what changed. Exits with status 1 if any tenant's refresh failed."
+        "and print what changed; or, with --queue, queue their refreshes for the workers. "
+        "Each is audited. Exits with status 1 if any tenant's refresh failed or was not queued."
     )
 
     def create_parser(self, prog_name, subcommand, **kwargs):
@@ -112,13 +119,24 @@ class Command(BaseCommand):
             default=DEFAULT_WORKERS,
             help=f"Tenants refreshed at once (default {DEFAULT_WORKERS}).",
         )
+        parser.add_argument(
+            "--queue",
+            action="store_true",
+            help="Queue the refreshes for the Celery workers (as the admin's Refresh now does) "
+            "instead of running them here.",
+        )
+        add_acting_user(parser)
 
-    def handle(self, *args, tenant_refs, all_tenants, workers, **options):
+    def handle(self, *args, tenant_refs, all_tenants, workers, queue, **options):
         if workers < 1:
             raise CommandError("--workers must be at least 1.")
+        user = acting_user(options["user"])
         tenants = self._chosen(tenant_refs, all_tenants=all_tenants)
         if not tenants:
             self.stdout.write("No active tenants to refresh.")
+            return
+        if queue:
+            self._queue(tenants, user=user)
             return
 
         started = time.monotonic()
@@ -126,7 +144,10 @@ class Command(BaseCommand):
         tty = self.stdout.isatty()
         summary = Summary()
         failed: list[RefreshRun] = []
-        for run in refresh_tenants(tenants, workers=workers, trigger="command"):
+        refresh = partial(tenant_refresh, user=user, via=Via.COMMAND)
+        for run in refresh_tenants(
+            tenants, workers=workers, trigger=RefreshTrigger.COMMAND, refresh=refresh
+        ):
             summary.add(run)
             if run.outcome == RefreshOutcome.FAILED:
                 failed.append(run)
@@ -137,6 +158,20 @@ class Command(BaseCommand):
         self._report(summary, failed, elapsed=time.monotonic() - started)
         if failed:
             raise CommandError(f"{len(failed)} of {len(tenants)} tenants failed to refresh.")
+
+    def _queue(self, tenants: list[Tenant], *, user) -> None:
+        """Queue each tenant's refresh; one line each; CommandError if any was not queued."""
+        refused = 0
+        for tenant in tenants:
+            try:
+                job = tenant_refresh_queue(tenant, user=user, via=Via.COMMAND)
+            except (TenantInactive, RefreshInProgress, LockUnavailable) as exc:
+                refused += 1
+                self.stderr.write(f"{tenant.name} (tenant {tenant.pk}): not queued. {exc}")
+            else:
+                self.stdout.write(f"{tenant.name} (tenant {tenant.pk}): queued, job {job.pk}.")
+        if refused:
+            raise CommandError(f"{refused} of {len(tenants)} tenants were not queued.")
 
     def _chosen(self, refs: list[str], *, all_tenants: bool) -> list[Tenant]:
         tenants = Tenant.objects.select_related("wix_app").order_by("pk")

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from connections.services import refresh_tenant
+from connections.models import RefreshTrigger
+from connections.services.refresh import tenant_refresh
 from portal.demo import DEMO_SEED, ensure_admin, install_demo_tenants
 from portal.management.commands.wix_sandbox import PORT
 from tenants.management.inputs import one_line_errors
@@ -54,7 +55,7 @@ class Command(BaseCommand):
         for tenant in tenants:
             tenant_verify_credentials(tenant, user=None, via=Via.COMMAND)
             # The admin opens on a mirror of the sandbox, not an empty list.
-            refresh_tenant(tenant, trigger="demo")
+            tenant_refresh(tenant, trigger=RefreshTrigger.DEMO)
         login = ensure_admin(password=os.environ.get("DEMO_ADMIN_PASSWORD"))
 
         host = addrport if ":" in addrport else f"127.0.0.1:{addrport}"

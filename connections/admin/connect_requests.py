@@ -9,8 +9,8 @@ from django.utils.html import format_html
 from common.badges import badge
 from tenants.admin_scoping import TenantScopedAdmin
 
-from . import operations
-from .models import ConnectRequest
+from ..messages import OAUTH_ERRORS
+from ..models import ConnectRequest
 
 
 @admin.register(ConnectRequest)
@@ -58,7 +58,7 @@ class ConnectRequestAdmin(TenantScopedAdmin):
     def error_display(self, obj):
         if not obj.error:
             return "—"
-        return f"{operations.OAUTH_ERRORS.get(obj.error, obj.error)} ({obj.error})"
+        return f"{OAUTH_ERRORS.get(obj.error, obj.error)} ({obj.error})"
 
     @admin.display(description="Connection")
     def connection_link(self, obj):

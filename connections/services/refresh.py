@@ -1,28 +1,33 @@
-"""Mirror verbs: read a tenant's site from Wix, then write what changed in one transaction."""
+"""The refresh: read a tenant's site from Wix, then write what changed in one transaction.
+
+Also `mirror_connections`, with which the other verbs mirror what Wix answered them.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
+from functools import partial
 from hashlib import blake2b
 from typing import Any
 
 from django.db import connections, router, transaction
 from django.utils import timezone
 
+from tenants import audit
 from tenants.crypto import DecryptionError
-from tenants.models import Tenant
+from tenants.models import AuditAction, AuditOutcome, Tenant, Via
 from tenants.wix import client_for
 from wixapi import types as wix
 from wixapi.client import WixClient
 from wixapi.errors import WixError
 
-from . import mirror
-from .mirror import Listing
-from .models import Connection, RefreshRun
+from .. import mirror
+from ..mirror import Listing
+from ..models import Connection, RefreshOutcome, RefreshRun, RefreshTrigger
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +56,17 @@ def fetch_listing(client: WixClient) -> Listing:
     )
 
 
-def refresh_tenant(
-    tenant: Tenant, *, trigger: str = "manual", client: WixClient | None = None
+# Records an audited refresh's run (with Wix's last request id) in the run's transaction.
+RunAudit = Callable[[RefreshRun, str], Any]
+
+
+def tenant_refresh(
+    tenant: Tenant,
+    *,
+    trigger: str = RefreshTrigger.MANUAL,
+    client: WixClient | None = None,
+    user=None,
+    via: Via | None = None,
 ) -> RefreshRun:
     """Bring the tenant's mirror in line with Wix and return the finished RefreshRun.
 
@@ -64,31 +78,39 @@ def refresh_tenant(
 
     The run is written once, finished (`RefreshRun.objects.start`): a site whose answers
     are unchanged costs that one INSERT, made on condition of the last digest (`_trusted`).
+
+    With `via`, the refresh is someone's act (a command run by a person), audited as
+    REFRESH_TENANT in the transaction that records its run. Without (a scheduled or queued
+    refresh, audited when it was queued), nothing is audited and no transaction is opened
+    beyond those above.
     """
     run = RefreshRun.objects.start(tenant, trigger=trigger)
+    record = partial(_audit_run, user=user, via=via) if via is not None else None
     try:
-        return _refresh(tenant, run, client)
+        return _refresh(tenant, run, client, record)
     except Exception as exc:
-        _failed(run, exc, calls=client.calls if client else 0)
+        _failed(run, exc, calls=client.calls if client else 0, record=record)
         raise
 
 
-def _refresh(tenant: Tenant, run: RefreshRun, client: WixClient | None) -> RefreshRun:
+def _refresh(
+    tenant: Tenant, run: RefreshRun, client: WixClient | None, record: RunAudit | None
+) -> RefreshRun:
     try:
         client = client or client_for(tenant)
         listing = fetch_listing(client)
     except (WixError, DecryptionError) as exc:
-        return _failed(run, exc, calls=client.calls if client else 0)
+        return _failed(run, exc, calls=client.calls if client else 0, record=record)
 
     now = timezone.now()
-    if _trusted(run, listing, client, now=now):
+    if _trusted(run, listing, client, now=now, record=record):
         return _logged(run)
     # Most refreshes find nothing to write, and learn it from one read outside a
     # transaction; the plan made from it is the one written (`mirror.write_site` makes it
     # again only if another writer changed the mirror in between).
     plan = mirror.plan_site(listing, mirror.stored_fingerprints(tenant, now=now))
     if not plan.writes:
-        with _one_writer():
+        with _writing(run, record, client):
             RefreshRun.objects.record(_finished(run, listing, client, unchanged=plan.unchanged))
         return _logged(run)
     with _one_writer(), transaction.atomic():
@@ -96,6 +118,8 @@ def _refresh(tenant: Tenant, run: RefreshRun, client: WixClient | None) -> Refre
         RefreshRun.objects.record(_finished(run, listing, client, **written.counts))
         # Once the run has its pk, which the history names.
         mirror.record_history(tenant, written, run=run, now=now)
+        if record is not None:
+            record(run, client.last_request_id)
     return _logged(run)
 
 
@@ -110,7 +134,14 @@ def _finished(run: RefreshRun, listing: Listing, client: WixClient, **counts: in
     )
 
 
-def _trusted(run: RefreshRun, listing: Listing, client: WixClient, *, now: datetime) -> bool:
+def _trusted(
+    run: RefreshRun,
+    listing: Listing,
+    client: WixClient,
+    *,
+    now: datetime,
+    record: RunAudit | None = None,
+) -> bool:
     """Record the run finished, with nothing changed, if Wix's answers are those a recent
     refresh compared the mirror with; return whether it did.
 
@@ -132,14 +163,16 @@ def _trusted(run: RefreshRun, listing: Listing, client: WixClient, *, now: datet
         failed_provider_ids=listing.connections.failed_provider_ids,
         unchanged=len(listing.connections.items),
     )
-    with _one_writer():
+    with _writing(run, record, client):
         return RefreshRun.objects.create_if_digest_matches(
             run, digest=listing.digest, since=now - mirror.DIGEST_TRUSTED_FOR
         )
 
 
-def _failed(run: RefreshRun, exc: Exception, *, calls: int) -> RefreshRun:
-    with _one_writer():
+def _failed(
+    run: RefreshRun, exc: Exception, *, calls: int, record: RunAudit | None = None
+) -> RefreshRun:
+    with _writing(run, record):
         RefreshRun.objects.record(run.fail(exc, wix_calls=calls))
     logger.warning(
         "Refresh of tenant %s failed: %s %s", run.tenant_id, run.error_code, run.error_message
@@ -177,11 +210,56 @@ def _one_writer() -> AbstractContextManager[Any]:
     return nullcontext()
 
 
+def _writing(
+    run: RefreshRun, record: RunAudit | None, client: WixClient | None = None
+) -> AbstractContextManager[Any]:
+    """Around a one-statement write of the run: `_one_writer`, and when the run is audited,
+    a transaction that writes its AuditEvent after it. An unaudited refresh (most of them)
+    opens none."""
+    if record is None:
+        return _one_writer()
+    return _audited_write(run, record, client)
+
+
+@contextmanager
+def _audited_write(run: RefreshRun, record: RunAudit, client: WixClient | None) -> Iterator[None]:
+    with _one_writer(), transaction.atomic():
+        yield
+        # Not inserted: a digest that did not match (`_trusted`); the refresh goes on.
+        if run.pk is not None:
+            record(run, run.wix_request_id or (client.last_request_id if client else ""))
+
+
+def _audit_run(run: RefreshRun, request_id: str, *, user, via: Via) -> None:
+    failed = run.outcome == RefreshOutcome.FAILED
+    audit.record(
+        AuditAction.REFRESH_TENANT,
+        user=user,
+        via=via,
+        tenant=run.tenant,
+        target=run,
+        parameters={"trigger": run.trigger},
+        outcome=AuditOutcome.FAILED if failed else AuditOutcome.OK,
+        message=f"{run.error_code}: {run.error_message}" if failed else _counts(run),
+        wix_request_id=request_id,
+    )
+
+
+def _counts(run: RefreshRun) -> str:
+    counts = (
+        f"{run.new_count} new, {run.changed_count} changed, {run.removed_count} removed, "
+        f"{run.unchanged_count} unchanged"
+    )
+    if run.outcome == RefreshOutcome.PARTIAL:
+        return f"Partial (providers failed: {', '.join(run.failed_provider_ids)}): {counts}"
+    return counts
+
+
 def mirror_connections(tenant: Tenant, answers: Iterable[wix.Connection]) -> list[Connection]:
     """Mirror connections Wix just returned (after an action); return their rows in order.
 
     Nothing is marked removed: this is not a complete listing. Changes are recorded
-    without a refresh run.
+    without a refresh run. Called inside a verb's transaction, it writes in it.
     """
     answers = list(answers)
     with transaction.atomic():

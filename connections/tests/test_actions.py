@@ -1,4 +1,5 @@
-"""Staff operations against the sandbox: Wix first, then the mirror, always an audit entry."""
+"""The services' verbs against the sandbox (a connection's actions, connecting, events): Wix
+first, then the mirror, always an audit entry."""
 
 from __future__ import annotations
 
@@ -9,10 +10,22 @@ import pytest
 import requests
 from django.utils import timezone
 
-from connections import operations
+from connections import selectors
+from connections.messages import OAUTH_ERRORS, explain
 from connections.models import Connection, ConnectionChange, ConnectRequest, Provider, Schedule
-from connections.services import refresh_tenant
-from tenants.models import AuditEvent
+from connections.services.actions import (
+    connection_disconnect,
+    connection_set_direction,
+    connection_set_sync_config,
+)
+from connections.services.connect import (
+    credentials_connect,
+    oauth_connect_complete,
+    oauth_connect_start,
+)
+from connections.services.errors import ActionRefused, ReturnRefused
+from connections.services.refresh import tenant_refresh
+from tenants.models import AuditEvent, Via
 from tenants.tests.factories import TenantFactory
 from wixapi import types as wix
 from wixapi.errors import WixApiError, WixError
@@ -38,7 +51,7 @@ def site(wix_sandbox):
 @pytest.fixture
 def tenant(wix_sandbox, site):
     tenant = TenantFactory(site_id=site.id, api_key=wix_sandbox.create_api_key(site.account_id))
-    refresh_tenant(tenant)
+    tenant_refresh(tenant)
     return tenant
 
 
@@ -52,7 +65,7 @@ def google(tenant) -> Connection:
 
 
 def test_disconnect_updates_mirror_from_wix_and_audits(wix_sandbox, site, tenant, operator):
-    row = operations.disconnect(google(tenant), user=operator)
+    row = connection_disconnect(google(tenant), user=operator, via=Via.ADMIN)
 
     assert row.status == "DISCONNECTED"
     assert google(tenant).status == "DISCONNECTED"
@@ -70,7 +83,7 @@ def test_disconnect_updates_mirror_from_wix_and_audits(wix_sandbox, site, tenant
 def test_disconnect_of_already_disconnected_is_done(wix_sandbox, site, tenant, operator):
     wix_sandbox.disconnect_on_wix(site.id, site.google)
 
-    row = operations.disconnect(google(tenant), user=operator)
+    row = connection_disconnect(google(tenant), user=operator, via=Via.ADMIN)
 
     assert row.status == "DISCONNECTED"
 
@@ -80,7 +93,7 @@ def test_failed_wix_call_leaves_mirror_and_is_audited(wix_sandbox, site, tenant,
     before = google(tenant).raw
 
     with pytest.raises(WixError) as caught:
-        operations.disconnect(google(tenant), user=operator)
+        connection_disconnect(google(tenant), user=operator, via=Via.ADMIN)
 
     assert caught.value.status == 500
     assert google(tenant).raw == before
@@ -90,7 +103,9 @@ def test_failed_wix_call_leaves_mirror_and_is_audited(wix_sandbox, site, tenant,
 
 
 def test_set_direction_turns_import_off_and_keeps_export(wix_sandbox, site, tenant, operator):
-    row = operations.set_direction(google(tenant), direction="import", enabled=False, user=operator)
+    row = connection_set_direction(
+        google(tenant), direction="import", enabled=False, user=operator, via=Via.ADMIN
+    )
 
     assert (row.import_enabled, row.export_enabled, row.export_mode) == (False, True, "DEDICATED")
     sent = wix_sandbox.connection_json(site.id, site.google)["syncConfig"]
@@ -100,7 +115,7 @@ def test_set_direction_turns_import_off_and_keeps_export(wix_sandbox, site, tena
 
 
 def test_chosen_calendars(site, tenant, operator):
-    calendars = operations.list_calendars(google(tenant))
+    calendars = selectors.calendars_list(google(tenant))
     wanted = wix.SyncConfig(
         list_event_from_calendars=wix.ImportConfig(
             enabled=True, mode=wix.ImportMode.CALENDARS, calendars=calendars[:2]
@@ -108,7 +123,7 @@ def test_chosen_calendars(site, tenant, operator):
         sync_to_calendar=wix.ExportConfig(enabled=False, mode=wix.ExportMode.DEDICATED),
     )
 
-    row = operations.set_sync_config(google(tenant), wanted, user=operator)
+    row = connection_set_sync_config(google(tenant), wanted, user=operator, via=Via.ADMIN)
 
     assert row.import_mode == "CALENDARS"
     assert [c["id"] for c in row.import_calendars] == [c.id for c in calendars[:2]]
@@ -136,24 +151,25 @@ def test_impossible_sync_config_is_refused_before_wix(
     wix_sandbox, site, tenant, operator, calendar_type, sync_config, message
 ):
     wix_sandbox.add_connection(site.id, schedule_id=site.ben, calendar_type=calendar_type)
-    refresh_tenant(tenant)
+    tenant_refresh(tenant)
     row = Connection.objects.get(tenant=tenant, schedule__wix_id=site.ben)
     calls = len(wix_sandbox.requests)
 
-    with pytest.raises(operations.ActionRefused, match=message):
-        operations.set_sync_config(row, sync_config, user=operator)
+    with pytest.raises(ActionRefused, match=message):
+        connection_set_sync_config(row, sync_config, user=operator, via=Via.ADMIN)
 
     assert len(wix_sandbox.requests) == calls
     assert AuditEvent.objects.get(action="set_sync_config").outcome == "failed"
 
 
 def start(tenant, operator, *, provider_type="GOOGLE"):
-    return operations.start_oauth_connect(
+    return oauth_connect_start(
         tenant=tenant,
         schedule=Schedule.objects.get(tenant=tenant, name="Ben Okafor"),
         provider=Provider.objects.get(tenant=tenant, calendar_type=provider_type),
         return_url=lambda state: f"http://portal.test/connect/return/{state}/",
         user=operator,
+        via=Via.ADMIN,
     )
 
 
@@ -167,7 +183,7 @@ def test_oauth_connect_round_trip(wix_sandbox, site, tenant, operator):
     started = start(tenant, operator)
     returned = consent(started.oauth_url, "approve")
 
-    outcome = operations.complete_oauth_connect(
+    outcome = oauth_connect_complete(
         started.state, connection_id=returned["connectionId"][0], error=None
     )
 
@@ -185,18 +201,16 @@ def test_oauth_refusals_are_recorded(tenant, operator, answer):
     started = start(tenant, operator)
     returned = consent(started.oauth_url, answer)
 
-    outcome = operations.complete_oauth_connect(
-        started.state, connection_id=None, error=returned["error"][0]
-    )
+    outcome = oauth_connect_complete(started.state, connection_id=None, error=returned["error"][0])
 
     assert not outcome.connected
     assert outcome.request.error == returned["error"][0]
-    assert outcome.message == operations.OAUTH_ERRORS[returned["error"][0]]
+    assert outcome.message == OAUTH_ERRORS[returned["error"][0]]
 
 
 def test_reused_expired_and_forged_states_are_refused(tenant, operator):
     used = start(tenant, operator)
-    operations.complete_oauth_connect(used.state, connection_id=None, error="reject")
+    oauth_connect_complete(used.state, connection_id=None, error="reject")
     expired = start(tenant, operator)
     ConnectRequest.objects.filter(pk=expired.request.pk).update(
         expires_at=timezone.now() - timedelta(seconds=1)
@@ -207,23 +221,24 @@ def test_reused_expired_and_forged_states_are_refused(tenant, operator):
         (expired.state, "expired"),
         ("forged-state", "not valid"),
     ]:
-        with pytest.raises(operations.ReturnRefused, match=message):
-            operations.complete_oauth_connect(state, connection_id="x", error=None)
+        with pytest.raises(ReturnRefused, match=message):
+            oauth_connect_complete(state, connection_id="x", error=None)
 
 
 def test_oauth_with_credentials_only_provider_is_refused(tenant, operator):
-    with pytest.raises(operations.ActionRefused, match="does not connect through OAuth"):
+    with pytest.raises(ActionRefused, match="does not connect through OAuth"):
         start(tenant, operator, provider_type="I_CAL")
 
 
 def connect_ical(tenant, operator, password):
-    return operations.connect_with_credentials(
+    return credentials_connect(
         tenant=tenant,
         schedule=Schedule.objects.get(tenant=tenant, name="Ben Okafor"),
         provider=Provider.objects.get(tenant=tenant, calendar_type="I_CAL"),
         email="ben@icloud.test",
         password=password,
         user=operator,
+        via=Via.ADMIN,
     )
 
 
@@ -243,7 +258,7 @@ def test_bad_calendar_password_explained(tenant, operator):
     with pytest.raises(WixApiError) as caught:
         connect_ical(tenant, operator, "wrong-pw")
 
-    assert operations.explain(caught.value) == (
+    assert explain(caught.value) == (
         "The email or password was not accepted by the calendar provider. (Wix: BAD_CREDENTIALS)"
     )
 
@@ -255,7 +270,7 @@ def test_list_events_follows_pages_and_names_failed_providers(wix_sandbox, site,
     wix_sandbox.faults(site.id).fail_provider(site.providers["MICROSOFT"])
     start_at = datetime(2026, 12, 1, tzinfo=UTC)
 
-    listing = operations.list_events(
+    listing = selectors.events_list(
         tenant, start=start_at, end=start_at + timedelta(days=60), include_titles=True
     )
 
@@ -268,5 +283,5 @@ def test_list_events_follows_pages_and_names_failed_providers(wix_sandbox, site,
 def test_list_events_refuses_an_inverted_range(tenant):
     now = datetime(2026, 12, 1, tzinfo=UTC)
 
-    with pytest.raises(operations.ActionRefused, match="end of the range"):
-        operations.list_events(tenant, start=now, end=now - timedelta(days=1))
+    with pytest.raises(ActionRefused, match="end of the range"):
+        selectors.events_list(tenant, start=now, end=now - timedelta(days=1))
