@@ -10,6 +10,7 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from connections.admin.connections import ConnectionAdmin
 from connections.models import Connection, ConnectRequest
 from connections.services.refresh import tenant_refresh
 from tenants import access
@@ -371,18 +372,7 @@ def test_other_tenants_pages_are_not_found(client, operator, tenant_b):
     assert sync_post.status_code == 404
 
 
-@pytest.mark.parametrize(
-    "action",
-    [
-        "disconnect",
-        "enable_import",
-        "disable_import",
-        "enable_export",
-        "disable_export",
-        "refresh",
-        "reconnect_link",
-    ],
-)
+@pytest.mark.parametrize("action", ConnectionAdmin.actions)
 def test_actions_on_other_tenants_rows_change_nothing(
     client, wix_sandbox, operator, tenant_b, brisa, action
 ):

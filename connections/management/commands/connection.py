@@ -72,8 +72,9 @@ class Command(BaseCommand):
         ]:
             self._connection_parser(verbs, name, help_text)
         for direction in ("import", "export"):
-            sub = self._connection_parser(verbs, direction, f"Turn its {direction} on or off.")
-            sub.add_argument("switch", choices=list(SWITCH), help="on or off")
+            self._connection_parser(
+                verbs, direction, f"Turn its {direction} on or off.", switch=True
+            )
         reconnect = self._connection_parser(
             verbs, "reconnect-link", "Print an OAuth link for its owner to connect it again."
         )
@@ -85,9 +86,11 @@ class Command(BaseCommand):
         )
 
     @staticmethod
-    def _connection_parser(verbs, name: str, help_text: str):
+    def _connection_parser(verbs, name: str, help_text: str, *, switch: bool = False):
         sub = one_line_errors(verbs.add_parser(name, help=help_text, description=help_text))
-        # After the verb for the admin's `manage.py connection import on 12`, as people say it.
+        if switch:
+            # Said as people say it: `manage.py connection import off 12`.
+            sub.add_argument("switch", choices=list(SWITCH), help="on or off")
         sub.add_argument("connection", help="The connection's id in the portal.")
         add_acting_user(sub)
         return sub
