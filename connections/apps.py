@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class ConnectionsConfig(AppConfig):
@@ -6,4 +7,6 @@ class ConnectionsConfig(AppConfig):
     verbose_name = "Calendar connections"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers system checks)
+        from .checks import check_wix_api_base_url
+
+        checks.register(check_wix_api_base_url)

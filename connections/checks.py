@@ -3,12 +3,11 @@
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Warning
 
 WIX_HOST = "www.wixapis.com"
 
 
-@register()
 def check_wix_api_base_url(app_configs=None, **kwargs):
     """Warn when DEBUG is off and Wix calls go anywhere but Wix (e.g. the sandbox)."""
     url = settings.WIX_API_BASE_URL

@@ -226,7 +226,7 @@ def backoff_seconds(retries: int) -> float:
     Half fixed, half random: Wix's rate limit is per minute, and workers retrying many
     tenants at once should not come back together.
     """
-    base = getattr(settings, "REFRESH_RETRY_BACKOFF_SECONDS", 30)
+    base = settings.REFRESH_RETRY_BACKOFF_SECONDS
     delay = min(RETRY_BACKOFF_MAX_SECONDS, base * 2**retries)
     return delay / 2 + random.uniform(0, delay / 2)
 
