@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from connections import services
 from connections.models import Connection, RefreshOutcome
+from connections.services.refresh import tenant_refresh
 from portal.demo import install_demo_tenants
 from tenants.models import Role, TenantMembership, Via
 from tenants.services.tenants import tenant_verify_credentials
@@ -44,7 +44,7 @@ def demo(wix_sandbox):
     tenants = install_demo_tenants(seed_demo(wix_sandbox))
     for tenant in tenants:
         tenant_verify_credentials(tenant, user=None, via=Via.COMMAND)
-        run = services.refresh_tenant(tenant)
+        run = tenant_refresh(tenant)
         assert run.outcome == RefreshOutcome.OK, (tenant.name, run.error_code, run.error_message)
     return {tenant.name: tenant for tenant in tenants}
 
@@ -86,7 +86,7 @@ def test_dashboard_and_connection_list_screenshots(
     """The dashboard shows demo-like data; both pages are captured for the README."""
     physio = demo["Cedar Physio"]
     wix_sandbox.faults(physio.site_id).server_error(times=20, status=503)
-    assert services.refresh_tenant(physio).outcome == RefreshOutcome.FAILED
+    assert tenant_refresh(physio).outcome == RefreshOutcome.FAILED
     wix_sandbox.faults(physio.site_id).clear()
 
     admin_page.goto(f"{live_server.url}/admin/")

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.test import Client
 from playwright.sync_api import Page, expect
 
-from connections import services
 from connections.models import RefreshOutcome
+from connections.services.refresh import tenant_refresh
 from portal.demo import install_demo_tenants
 from tenants.models import Via
 from tenants.services.tenants import tenant_verify_credentials
@@ -94,7 +94,7 @@ def demo(wix_sandbox):
     tenants = install_demo_tenants(seed_demo(wix_sandbox))
     for tenant in tenants:
         tenant_verify_credentials(tenant, user=None, via=Via.COMMAND)
-        assert services.refresh_tenant(tenant).outcome == RefreshOutcome.OK
+        assert tenant_refresh(tenant).outcome == RefreshOutcome.OK
     return {tenant.name: tenant for tenant in tenants}
 
 
