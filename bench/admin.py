@@ -35,6 +35,8 @@ from urllib.parse import urlencode
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+from bench.database import Database  # noqa: E402 (after the path is set)
+
 # Target: the filtered connection list under 300 ms server time.
 TARGET_MS = 300
 CONNECTIONS_URL = "/admin/connections/connection/"
@@ -161,59 +163,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 # --- A fresh database ----------------------------------------------------------------------
-
-
-@dataclass
-class Database:
-    url: str
-    label: str
-    server: dict[str, Any] | None = None  # PostgreSQL: how to reach the server to drop it
-
-    @classmethod
-    def create(cls, url: str | None, sqlite_file: Path, *, keep: bool = False) -> Database:
-        if not url:
-            return cls(f"sqlite:///{sqlite_file.resolve()}", "SQLite")
-        import environ
-        import psycopg
-
-        config = environ.Env.db_url_config(url)
-        if config["ENGINE"] != "django.db.backends.postgresql":
-            raise SystemExit("--database-url must be a postgres:// URL")
-        server = {
-            "dbname": "postgres",
-            "user": config.get("USER") or None,
-            "password": config.get("PASSWORD") or None,
-            "host": config.get("HOST") or None,
-            "port": config.get("PORT") or None,
-            "autocommit": True,
-        }
-        name = psycopg.sql.Identifier(config["NAME"])
-        with psycopg.connect(**server) as conn:
-            version = conn.info.server_version
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]
-            ).fetchone()
-            if not (keep and exists):
-                conn.execute(
-                    psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name)
-                )
-                conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(name))
-        label = f"PostgreSQL {version // 10000}"
-        return cls(url, label, None if keep else {**server, "name": config["NAME"]})
-
-    def drop(self) -> None:
-        if self.server is None:
-            return
-        import psycopg
-
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        server = dict(self.server)
-        name = psycopg.sql.Identifier(server.pop("name"))
-        with psycopg.connect(**server) as conn:
-            conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 def setup_django(database: Database) -> None:

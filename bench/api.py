@@ -31,7 +31,8 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from bench.refresh import Database, setup_django  # noqa: E402 (after the path is set)
+from bench.database import Database  # noqa: E402 (after the path is set)
+from bench.refresh import setup_django  # noqa: E402
 
 # Target: a 100-row page under 50 ms at p95.
 MAX_P95_MS = 50.0
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="portal-bench-api-"))
     database = None
     try:
-        database = Database.create(args.database_url, workdir)
+        database = Database.create(args.database_url, workdir / "bench.sqlite3")
         # Every page is one token's request: the per-token rate must not be what is measured.
         os.environ["API_THROTTLE_RATE"] = "1000000/min"
         setup_django(database, "http://127.0.0.1:9")

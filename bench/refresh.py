@@ -30,10 +30,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
+
+from bench.database import Database  # noqa: E402 (after the path is set)
 
 # Targets: the periodic pass within 1.3x the latency floor, nothing written, constant queries.
 MAX_RATIO_TO_FLOOR = 1.3
@@ -62,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     database = None
     try:
         sandbox, fleet = start_sandbox(args, workdir)
-        database = Database.create(args.database_url, workdir)
+        database = Database.create(
+            args.database_url,
+            workdir / "bench.sqlite3",
+            sqlite_label="SQLite (WAL, synchronous=NORMAL)",
+        )
         return run(args, fleet, database, sandbox_pid=sandbox.pid)
     finally:
         signal.alarm(0)
@@ -174,70 +179,6 @@ def stop(process: subprocess.Popen) -> None:
 
 
 # --- A fresh database ----------------------------------------------------------------------
-
-
-@dataclass
-class Database:
-    url: str
-    label: str
-    admin: dict[str, Any] | None = None  # PostgreSQL: how to reach the server to drop it
-
-    @classmethod
-    def create(cls, url: str | None, workdir: Path) -> Database:
-        if not url:
-            return cls(f"sqlite:///{workdir / 'bench.sqlite3'}", "SQLite (WAL, synchronous=NORMAL)")
-        import environ
-        import psycopg
-
-        config = environ.Env.db_url_config(url)
-        if config["ENGINE"] != "django.db.backends.postgresql":
-            raise SystemExit("--database-url must be a postgres:// URL")
-        admin = {
-            "dbname": "postgres",
-            "user": config.get("USER") or None,
-            "password": config.get("PASSWORD") or None,
-            "host": config.get("HOST") or None,
-            "port": config.get("PORT") or None,
-            "autocommit": True,
-        }
-        with psycopg.connect(**admin) as conn:
-            version = conn.info.server_version
-            name = psycopg.sql.Identifier(config["NAME"])
-            conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(name))
-        return cls(url, f"PostgreSQL {version // 10000}", {**admin, "name": config["NAME"]})
-
-    def recreate(self) -> None:
-        """Start again from an empty database of the same name (Django must be set up)."""
-        from django.db import connections
-
-        connections.close_all()
-        if self.admin is None:
-            path = Path(self.url.removeprefix("sqlite:///"))
-            for suffix in ("", "-wal", "-shm"):
-                path.with_name(path.name + suffix).unlink(missing_ok=True)
-            return
-        import psycopg
-
-        admin = dict(self.admin)
-        name = psycopg.sql.Identifier(admin.pop("name"))
-        with psycopg.connect(**admin) as conn:
-            conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(name))
-
-    def drop(self) -> None:
-        if self.admin is None:
-            return
-        import psycopg
-
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        admin = dict(self.admin)
-        name = psycopg.sql.Identifier(admin.pop("name"))
-        with psycopg.connect(**admin) as conn:
-            conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 def setup_django(database: Database, wix_url: str) -> None:
@@ -583,7 +524,7 @@ def settle(database: Database) -> None:
     second refresh, on the same CPUs. Production refreshes run every 15 minutes, long after
     that upkeep: the second refresh is measured on a settled database, as they would be.
     """
-    if database.admin is None:
+    if not database.is_postgres:
         return
     from django.db import connection
 
@@ -624,9 +565,7 @@ def report(args, database, results) -> int:
             f"a reference loop took {speed:.2f} s of CPU (the machine's "
             "speed: compare runs that print about the same)\n"
         )
-        missed_by_mode[mode] = report_run(
-            args, passes, peak_mb, n, postgres=database.admin is not None
-        )
+        missed_by_mode[mode] = report_run(args, passes, peak_mb, n, postgres=database.is_postgres)
     judged = results[-1][0]
     print()
     if len(results) > 1:
