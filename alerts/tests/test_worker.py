@@ -32,7 +32,6 @@ from alerts.models import Delivery
 from alerts.services import deliveries, endpoints
 from alerts.tests.helpers import attempts_of, make_endpoint
 from connections.tests.test_redis_outage import RedisServer
-from portal.celery import app as celery_app
 from tenants.models import Via
 
 pytestmark = [
@@ -135,7 +134,8 @@ def test_a_delivery_whose_worker_was_killed_mid_send_is_sent_once_more(
     delivery = endpoints.endpoint_send_test(endpoint, acting_user=staff, via=Via.API)
     # The worker is inside the attempt while the receiver sits on it.
     webhook_receiver.stall(5.0)
-    with celery_app.connection_for_write(f"redis://127.0.0.1:{broker.port}/0") as conn:
+    # The project's Celery app, reached through the task (portal sits above alerts).
+    with tasks.deliver.app.connection_for_write(f"redis://127.0.0.1:{broker.port}/0") as conn:
         sent = tasks.deliver.apply_async(([delivery.pk],), connection=conn, queue=QUEUE)
 
     first = start_worker()
