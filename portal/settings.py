@@ -231,6 +231,31 @@ WIX_SITE_REQUESTS_PER_MINUTE = env.int("WIX_SITE_REQUESTS_PER_MINUTE", default=1
 # First wait before a refresh that met a busy or unavailable Wix is tried again (doubles).
 REFRESH_RETRY_BACKOFF_SECONDS = env.float("REFRESH_RETRY_BACKOFF_SECONDS", default=30)
 
+# --- Webhooks ----------------------------------------------------------------------------
+# Hosts (names or addresses, exactly) that webhooks may reach over http:// and at any
+# address; every other URL must be https:// to public addresses (alerts/webhooks/guard.py).
+# Empty in production; the demo and the tests allow 127.0.0.1.
+WEBHOOK_ALLOW_HOSTS = env.list("WEBHOOK_ALLOW_HOSTS", default=[])
+# How long an attempt waits to connect (at most 5 s) and for the answer.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=15.0)
+# Waits before each retry of a failed delivery, then it has failed: 5 s, 5 min, 30 min, 2 h,
+# 5 h, 10 h, 10 h. Each is stretched or shortened by up to WEBHOOK_RETRY_JITTER (a share).
+WEBHOOK_RETRY_SCHEDULE_SECONDS = env.list(
+    "WEBHOOK_RETRY_SCHEDULE_SECONDS", cast=int, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+WEBHOOK_RETRY_JITTER = env.float("WEBHOOK_RETRY_JITTER", default=0.1)
+# A 429 or 503 with Retry-After waits that long (if longer than the schedule), capped here.
+WEBHOOK_RETRY_AFTER_MAX_SECONDS = env.int("WEBHOOK_RETRY_AFTER_MAX_SECONDS", default=36000)
+# A worker holds a delivery this long while it sends; one that died lets it go after this.
+# Longer than the connect and read timeouts together.
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=120)
+# An endpoint with only failed attempts for this long is turned off and its owner emailed.
+WEBHOOK_DISABLE_AFTER_DAYS = env.float("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
+# Attempts one process sends at once (each thread its own HTTP session).
+WEBHOOK_SENDER_THREADS = env.int("WEBHOOK_SENDER_THREADS", default=8)
+# The beat sweep that sends due retries (created by alerts/migrations, editable in the admin).
+WEBHOOK_SWEEP_SECONDS = env.int("WEBHOOK_SWEEP_SECONDS", default=5)
+
 # --- Celery ----------------------------------------------------------------------------
 # Without a broker, tasks run in-process (eagerly), so the demo needs no Redis.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")

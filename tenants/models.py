@@ -382,6 +382,14 @@ class AuditAction(models.TextChoices):
     START_OAUTH_CONNECT = "start_oauth_connect", "Start OAuth connect"
     COMPLETE_OAUTH_CONNECT = "complete_oauth_connect", "Complete OAuth connect"
     CONNECT_WITH_CREDENTIALS = "connect_with_credentials", "Connect with credentials"
+    # Webhook endpoints (alerts): a user's own, so audited without a tenant.
+    CREATE_WEBHOOK_ENDPOINT = "create_webhook_endpoint", "Create webhook endpoint"
+    UPDATE_WEBHOOK_ENDPOINT = "update_webhook_endpoint", "Update webhook endpoint"
+    DELETE_WEBHOOK_ENDPOINT = "delete_webhook_endpoint", "Delete webhook endpoint"
+    ROTATE_WEBHOOK_SECRET = "rotate_webhook_secret", "Rotate webhook secret"
+    SEND_TEST_WEBHOOK = "send_test_webhook", "Send test webhook"
+    REPLAY_WEBHOOK_DELIVERY = "replay_webhook_delivery", "Replay webhook delivery"
+    REPLAY_FAILED_WEBHOOKS = "replay_failed_webhooks", "Replay failed webhook deliveries"
     # A DENIED row names what was refused as "<model or route>.<action>" (tenant.change,
     # connection.disconnect), which is not one of these: refusals are of pages, not verbs.
 

@@ -33,6 +33,7 @@ def test_rotation_moves_every_value_to_the_first_key(settings, read_raw):
     assert out == (
         "tenants.WixApp: 1 value(s) re-encrypted\n"
         "tenants.Tenant: 5 value(s) re-encrypted\n"
+        "alerts.WebhookSecret: 0 value(s) re-encrypted\n"
         "Done: 6 value(s) re-encrypted with the first key.\n"
     )
     new_only = Fernet(new)
@@ -115,6 +116,7 @@ def test_nothing_to_rotate(encryption_key):
     assert rotate() == (
         "tenants.WixApp: 0 value(s) re-encrypted\n"
         "tenants.Tenant: 0 value(s) re-encrypted\n"
+        "alerts.WebhookSecret: 0 value(s) re-encrypted\n"
         "Done: 0 value(s) re-encrypted with the first key.\n"
     )
 
@@ -158,5 +160,6 @@ def test_rotation_is_audited_per_model_with_who_ran_it(settings, django_user_mod
     assert [(e.via, e.username, e.parameters) for e in events] == [
         ("command", "root", {"model": "tenants.WixApp", "values": 1}),
         ("command", "root", {"model": "tenants.Tenant", "values": 1}),
+        ("command", "root", {"model": "alerts.WebhookSecret", "values": 0}),
     ]
     assert old not in str([e.parameters for e in events]) and new not in str(events)
