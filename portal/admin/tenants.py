@@ -10,25 +10,17 @@ credentials form and fieldsets from `tenants.admin.TenantAdmin`.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import partial
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
-from django.shortcuts import redirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
-from django.views.decorators.debug import sensitive_post_parameters
 
 from common.badges import badge
-from connections import selectors
-from connections.connect_forms import ConnectStartForm, CredentialsForm, EventsForm
-from connections.messages import describe_wix_error, explain
 from connections.models import (
     Connection,
     ConnectMethodChoice,
@@ -38,11 +30,9 @@ from connections.models import (
     Schedule,
     choices,
 )
-from connections.services.connect import credentials_connect, oauth_connect_start
-from connections.services.errors import ActionRefused, RefreshInProgress, TenantInactive
+from connections.services.errors import RefreshInProgress, TenantInactive
 from connections.services.queue import tenant_refresh_queue
 from connections.tasks import LockUnavailable
-from connections.views import oauth_return_url
 from tenants.admin import TenantAdmin, TenantMembershipInline
 from tenants.admin_scoping import TenantScopedAdmin
 from tenants.models import (
@@ -56,7 +46,8 @@ from tenants.models import (
 from tenants.services.memberships import membership_revoke, membership_save
 from tenants.services.tenants import tenant_verify_credentials
 from wixapi import types as wix
-from wixapi.errors import WixError
+
+from .tenant_pages import TenantPages, connection_admin_url
 
 # Status badges in the tenant list, in this order; statuses with no connection are left out.
 STATUS_ORDER = (
@@ -68,7 +59,6 @@ STATUS_ORDER = (
     wix.Status.UNDEFINED,
 )
 STATUS_LABELS = dict(choices(wix.Status))
-CALENDAR_TYPE_LABELS = dict(choices(wix.CalendarType))
 RECENT_RUNS = 10
 NOTHING_TO_DO = "Nothing done: none of the selected tenants is one you may act on."
 # The tenant page lists this many connections; the connection list has the rest.
@@ -89,11 +79,6 @@ def ago(moment: datetime | None, *, now: datetime | None = None) -> str:
     if hours < 48:
         return f"{hours} h ago"
     return f"{hours // 24} days ago"
-
-
-def connection_admin_url(connection: Connection) -> str:
-    """The connection's admin page."""
-    return reverse("admin:connections_connection_change", args=[connection.pk])
 
 
 def connection_counts(tenant_ids: list[int]) -> dict[int, dict[str, int]]:
@@ -143,7 +128,7 @@ class LastRefreshFilter(admin.SimpleListFilter):
 
 
 @admin.register(Tenant)
-class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
+class TenantControlAdmin(TenantPages, TenantScopedAdmin, TenantAdmin):
     """Tenants with their connections at a glance; refresh, verify, connect, list events."""
 
     change_form_template = "admin/tenants/tenant/change_form.html"
@@ -357,196 +342,3 @@ class TenantControlAdmin(TenantScopedAdmin, TenantAdmin):
     @staticmethod
     def _connection_list_url(tenant: Tenant) -> str:
         return reverse("admin:connections_connection_changelist") + f"?tenant={tenant.pk}"
-
-    # --- Custom views: connect a calendar, list events ----------------------------------
-
-    def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
-        return [
-            path(
-                "<path:object_id>/connect/",
-                self.admin_site.admin_view(self.connect_view),
-                name="{}_{}_connect".format(*info),
-            ),
-            path(
-                "<path:object_id>/events/",
-                self.admin_site.admin_view(self.events_view),
-                name="{}_{}_events".format(*info),
-            ),
-            *super().get_urls(),
-        ]
-
-    def _tenant_for(self, request, object_id: str, *, act: bool) -> Tenant:
-        """The tenant, if the user may see it (else 404) and, with `act`, act on it (else 403)."""
-        return self.reach(request, object_id, act=act)
-
-    def _page(self, request, tenant: Tenant, template: str, title: str, **context):
-        opts = self.opts
-        return TemplateResponse(
-            request,
-            template,
-            {
-                **self.admin_site.each_context(request),
-                "opts": opts,
-                "title": title,
-                "subtitle": tenant.name,
-                "tenant": tenant,
-                "tenant_url": reverse(
-                    f"admin:{opts.app_label}_{opts.model_name}_change", args=[tenant.pk]
-                ),
-                **context,
-            },
-        )
-
-    @method_decorator(sensitive_post_parameters("password"))
-    def connect_view(self, request, object_id):
-        tenant = self._tenant_for(request, object_id, act=True)
-        posted = request.method == "POST"
-        start = ConnectStartForm(request.POST if posted else None, tenant=tenant)
-        if not (posted and start.is_valid()):
-            return self._connect_start_page(request, tenant, start)
-        schedule = start.cleaned_data["schedule"]
-        provider = start.cleaned_data["provider"]
-        if start.cleaned_data["method"] == ConnectMethodChoice.OAUTH:
-            try:
-                started = oauth_connect_start(
-                    tenant=tenant,
-                    schedule=schedule,
-                    provider=provider,
-                    return_url=partial(oauth_return_url, request),
-                    user=request.user,
-                    via=Via.ADMIN,
-                )
-            except ActionRefused as refused:
-                start.add_error(
-                    refused.field if refused.field in start.fields else None, refused.message
-                )
-                return self._connect_start_page(request, tenant, start)
-            except WixError as error:
-                start.add_error(None, describe_wix_error(error))
-                return self._connect_start_page(request, tenant, start)
-            return self._page(
-                request,
-                tenant,
-                "admin/tenants/tenant/connect_link.html",
-                "Send this link to the calendar owner",
-                connect_request=started.request,
-                oauth_url=started.oauth_url,
-            )
-        credentials = CredentialsForm(
-            request.POST if request.POST.get("step") == "credentials" else None
-        )
-        if credentials.is_valid():
-            try:
-                connection = credentials_connect(
-                    tenant=tenant,
-                    schedule=schedule,
-                    provider=provider,
-                    email=credentials.cleaned_data["email"],
-                    password=credentials.cleaned_data["password"],
-                    user=request.user,
-                    via=Via.ADMIN,
-                )
-            except ActionRefused as refused:
-                credentials.add_error(None, refused.message)
-            except WixError as error:
-                credentials.add_error(None, explain(error))
-            else:
-                self.message_user(
-                    request,
-                    f"{schedule.label} is now connected to {provider.name} "
-                    f"({connection.external_account_email}).",
-                    messages.SUCCESS,
-                )
-                return redirect(
-                    connection_admin_url(connection)
-                    or reverse("admin:tenants_tenant_change", args=[tenant.pk])
-                )
-        return self._page(
-            request,
-            tenant,
-            "admin/tenants/tenant/connect_credentials.html",
-            "Connect a calendar: email and password",
-            start=start,
-            credentials=credentials,
-            schedule=schedule,
-            provider=provider,
-        )
-
-    def _connect_start_page(self, request, tenant: Tenant, start: ConnectStartForm):
-        return self._page(
-            request,
-            tenant,
-            "admin/tenants/tenant/connect.html",
-            "Connect a calendar",
-            start=start,
-            has_schedules=start.fields["schedule"].queryset.exists(),
-        )
-
-    def events_view(self, request, object_id):
-        tenant = self._tenant_for(request, object_id, act=False)
-        submitted = "start" in request.GET
-        form = EventsForm(
-            request.GET if submitted else None, tenant=tenant, initial=EventsForm.default_range()
-        )
-        context = {"form": form, "submitted": submitted, "listing": None}
-        if submitted and form.is_valid():
-            start, end = form.window()
-            include_titles = form.cleaned_data["include_titles"]
-            try:
-                listing = selectors.events_list(
-                    tenant,
-                    start=start,
-                    end=end,
-                    schedule_ids=[s.wix_id for s in form.cleaned_data["schedules"]],
-                    include_titles=include_titles,
-                )
-            except ActionRefused as refused:
-                form.add_error(None, refused.message)
-            except WixError as error:
-                self.message_user(
-                    request,
-                    f"Wix could not list the events: {describe_wix_error(error)}",
-                    messages.ERROR,
-                )
-            else:
-                context.update(
-                    listing=listing,
-                    rows=self._event_rows(tenant, listing.events),
-                    include_titles=include_titles,
-                    failed_providers=self._provider_names(tenant, listing.failed_provider_ids),
-                    max_events=selectors.MAX_EVENTS,
-                )
-        return self._page(request, tenant, "admin/tenants/tenant/events.html", "Events", **context)
-
-    @staticmethod
-    def _event_rows(tenant: Tenant, events: list[wix.Event]) -> list[dict]:
-        labels = {
-            s.wix_id: s.label
-            for s in Schedule.objects.for_tenant(tenant).filter(
-                wix_id__in={e.schedule_id for e in events}
-            )
-        }
-        return [
-            {
-                "start": e.start,
-                "end": e.end,
-                "all_day": e.all_day,
-                "schedule": labels.get(e.schedule_id, e.schedule_id),
-                "calendar_type": CALENDAR_TYPE_LABELS.get(e.calendar_type, e.calendar_type),
-                "calendar_name": e.calendar_name,
-                "title": e.title,
-            }
-            for e in events
-        ]
-
-    @staticmethod
-    def _provider_names(tenant: Tenant, provider_ids: list[str]) -> list[str]:
-        if not provider_ids:
-            return []
-        names = dict(
-            Provider.objects.for_tenant(tenant)
-            .filter(wix_id__in=provider_ids)
-            .values_list("wix_id", "name")
-        )
-        return [names.get(pid, pid) for pid in provider_ids]
