@@ -20,6 +20,8 @@ from pytest_httpserver import HTTPServer
 from standardwebhooks import Webhook
 from werkzeug import Request, Response
 
+from tenants.tests.builders import staff_user
+
 CLOSED_PORT = 9  # closed on loopback, as in the root conftest
 
 REFUSED_URL = f"http://127.0.0.1:{CLOSED_PORT}/hook"
@@ -134,7 +136,6 @@ def _webhook_defaults(settings) -> None:
 
 
 @pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_user(
-        "olga", email="olga@agency.test", password="pw-olga-1234", is_staff=True
-    )
+def staff():
+    """olga, a staff user with an email address (endpoint owners are told by email)."""
+    return staff_user("olga", email="olga@agency.test", password="pw-olga-1234")

@@ -7,14 +7,13 @@ import re
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.messages import get_messages
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from alerts.models import Delivery, WebhookEndpoint
-from alerts.tests.helpers import make_endpoint, send_test
+from alerts.tests.builders import make_endpoint, send_test
 from tenants.models import AuditEvent, Role, TenantMembership
+from tenants.tests.builders import admin_client_for, messages_of, staff_user
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -30,29 +29,15 @@ def change_url(endpoint) -> str:
     return reverse("admin:alerts_webhookendpoint_change", args=[endpoint.pk])
 
 
-def messages_of(response) -> list[str]:
-    found = [str(m.message) for m in get_messages(response.wsgi_request)]
-    response.client.cookies.pop("messages", None)
-    return found
-
-
-def logged_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
-def other_staff(django_user_model):
-    return django_user_model.objects.create_user(
-        "piet", email="piet@agency.test", password="pw-piet-1234", is_staff=True
-    )
+def other_staff():
+    return staff_user("piet", email="piet@agency.test", password="pw-piet-1234")
 
 
 # Committed, as in production: the first attempt is made before the action's message.
 @pytest.mark.django_db(transaction=True)
 def test_adding_shows_the_secret_once_uncached_and_it_signs(staff, webhook_receiver):
-    client = logged_in(staff)
+    client = admin_client_for(staff)
     tenant = TenantFactory()
     TenantMembership.objects.create(user=staff, tenant=tenant, role=Role.VIEWER)
 
@@ -119,7 +104,7 @@ def test_adding_shows_the_secret_once_uncached_and_it_signs(staff, webhook_recei
     ],
 )
 def test_a_url_webhooks_may_not_reach_is_a_field_error_in_the_form(staff, url, message):
-    page = logged_in(staff).post(ADD, {"url": url, "description": ""})
+    page = admin_client_for(staff).post(ADD, {"url": url, "description": ""})
 
     assert page.status_code == 200
     assert page.context["adminform"].form.errors == {"url": [message]}
@@ -129,7 +114,7 @@ def test_a_url_webhooks_may_not_reach_is_a_field_error_in_the_form(staff, url, m
 def test_a_tenant_the_owner_cannot_see_is_not_offered_and_refused(staff):
     mine, foreign = TenantFactory(name="Salon Aurora"), TenantFactory(name="Other Agency Client")
     TenantMembership.objects.create(user=staff, tenant=mine, role=Role.OPERATOR)
-    client = logged_in(staff)
+    client = admin_client_for(staff)
 
     form = client.get(ADD).content.decode()
     assert "Salon Aurora" in form and "Other Agency Client" not in form
@@ -147,7 +132,7 @@ def test_a_staff_user_never_sees_nor_changes_another_users_endpoint(
     mine, _ = make_endpoint(staff, "http://127.0.0.1:9/mine", description="Mine")
     theirs, _ = make_endpoint(other_staff, "http://127.0.0.1:9/theirs", description="Theirs")
     their_delivery = send_test(theirs, django_capture_on_commit_callbacks)
-    client = logged_in(staff)
+    client = admin_client_for(staff)
 
     listing = client.get(LIST).content.decode()
     assert "Mine" in listing and "Theirs" not in listing
@@ -176,7 +161,7 @@ def test_rotating_shows_the_new_secret_once_and_both_sign_meanwhile(
     staff, webhook_receiver, django_capture_on_commit_callbacks
 ):
     endpoint, old = make_endpoint(staff, webhook_receiver.url, description="Ops")
-    client = logged_in(staff)
+    client = admin_client_for(staff)
 
     page = client.post(LIST, {"action": "rotate_secret", ACTION_CHECKBOX_NAME: [endpoint.pk]})
 
@@ -198,7 +183,7 @@ def test_replay_failed_since_asks_from_when_then_replays(
     webhook_receiver.secrets = [secret]
     webhook_receiver.answer(500)
     failed = send_test(endpoint, django_capture_on_commit_callbacks)
-    client = logged_in(staff)
+    client = admin_client_for(staff)
 
     ask = client.post(LIST, {"action": "replay_failed", ACTION_CHECKBOX_NAME: [endpoint.pk]})
     assert ask.status_code == 200
@@ -242,7 +227,7 @@ def test_the_endpoint_page_lists_the_newest_50_deliveries_and_each_its_attempts(
         Delivery(endpoint=endpoint, msg_id=f"msg_{n}", event_type="webhook.test", body="{}")
         for n in range(55)
     )
-    client = logged_in(staff)
+    client = admin_client_for(staff)
 
     html = client.get(change_url(endpoint)).content.decode()
 
@@ -258,7 +243,7 @@ def test_the_endpoint_page_lists_the_newest_50_deliveries_and_each_its_attempts(
 def test_replaying_one_delivery_from_the_log(staff, webhook_receiver):
     endpoint, secret = make_endpoint(staff, webhook_receiver.url, description="Ops")
     webhook_receiver.secrets = [secret]
-    client = logged_in(staff)
+    client = admin_client_for(staff)
     messages_of(client.post(LIST, {"action": "send_test", ACTION_CHECKBOX_NAME: [endpoint.pk]}))
     original = Delivery.objects.get()
     assert original.state == "succeeded"
@@ -278,7 +263,7 @@ def test_the_owner_changes_and_turns_off_an_endpoint_through_the_service(
 ):
     endpoint, _ = make_endpoint(staff, "http://127.0.0.1:9/hook", description="Ops")
     pending = send_test(endpoint, django_capture_on_commit_callbacks)
-    client = logged_in(staff)
+    client = admin_client_for(staff)
 
     done = client.post(
         change_url(endpoint),

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from alerts.models import Delivery, DisabledReason, WebhookEndpoint
 from alerts.services import deliveries, endpoints
+from alerts.tests.builders import attempts_of, make_endpoint, send_test
 from alerts.tests.conftest import REFUSED_URL
-from alerts.tests.helpers import attempts_of, make_endpoint, send_test
 from tenants.models import Via
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from alerts.models import Delivery, WebhookEndpoint, WebhookSecret
 from alerts.services import deliveries, endpoints
-from alerts.tests.helpers import attempts_of, make_endpoint, send_test
+from alerts.tests.builders import attempts_of, make_endpoint, send_test
 from alerts.webhooks import guard
 from tenants.models import AuditEvent, Role, TenantMembership, Via
 from tenants.tests.factories import TenantFactory

@@ -14,6 +14,7 @@ from django.core.mail import EmailMultiAlternatives, send_mail
 from django.urls import reverse
 
 from alerts.models import OutboxMessage
+from tenants.tests.builders import staff_user
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +44,7 @@ def test_mail_without_a_server_fails_loudly():
         send_mail("s", "b", "portal@agency.test", ["olga@agency.test"])
 
 
-def test_the_outbox_keeps_what_would_have_been_sent(settings, admin_client, django_user_model):
+def test_the_outbox_keeps_what_would_have_been_sent(settings, admin_client):
     settings.EMAIL_BACKEND = "alerts.mail.OutboxBackend"
     message = EmailMultiAlternatives(
         "Salon <Aurora>", "text part", "portal@agency.test", ["olga@agency.test"]
@@ -63,7 +64,7 @@ def test_the_outbox_keeps_what_would_have_been_sent(settings, admin_client, djan
     listing = admin_client.get(reverse("admin:alerts_outboxmessage_changelist"))
     assert "Salon &lt;Aurora&gt;" in listing.content.decode()
 
-    staff = django_user_model.objects.create_user("olga", is_staff=True)
+    staff = staff_user("olga")
     admin_client.force_login(staff)
     refused = admin_client.get(reverse("admin:alerts_outboxmessage_changelist"))
     assert refused.status_code == 403

@@ -11,15 +11,15 @@ from cryptography.fernet import Fernet
 from django.apps import apps
 from django.core.management import call_command
 from django.db import connection
-from django.test import Client
 from django.urls import reverse
 from django_celery_results.models import TaskResult
 
 from alerts.models import Delivery, WebhookSecret
 from alerts.services import endpoints
-from alerts.tests.helpers import make_endpoint, send_test
+from alerts.tests.builders import make_endpoint, send_test
 from tenants.fields import reveal
 from tenants.models import Via
+from tenants.tests.builders import admin_client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -42,8 +42,7 @@ def test_no_secret_in_rows_task_arguments_logs_payloads_or_pages(
     with django_capture_on_commit_callbacks(execute=True):
         endpoints.endpoint_send_test(endpoint, acting_user=staff, via=Via.ADMIN)
     smtp_server.wait_for(1)  # the 410 turned it off and its owner was told
-    client = Client()
-    client.force_login(staff)
+    client = admin_client_for(staff)
     pages = [
         client.get(reverse("admin:alerts_webhookendpoint_change", args=[endpoint.pk])),
         client.get(reverse("admin:alerts_delivery_change", args=[delivery.pk])),

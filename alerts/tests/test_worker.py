@@ -11,15 +11,11 @@ due: the attempt is not sent a third time.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from django.conf import settings
@@ -30,9 +26,9 @@ from django_celery_results.models import TaskResult
 from alerts import tasks
 from alerts.models import Delivery
 from alerts.services import deliveries, endpoints
-from alerts.tests.helpers import attempts_of, make_endpoint
-from connections.tests.test_redis_outage import RedisServer
+from alerts.tests.builders import attempts_of, make_endpoint
 from tenants.models import Via
+from tenants.tests.builders import wait_until
 
 pytestmark = [
     pytest.mark.worker,
@@ -44,89 +40,24 @@ pytestmark = [
     ),
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
-VISIBILITY_TIMEOUT = 3
 LEASE_SECONDS = 2
 TIMEOUT = 30
 QUEUE = "webhook-worker-lost"
 
-WORKER = f"""
-from portal.celery import app
-app.conf.broker_transport_options = {{
-    "visibility_timeout": {VISIBILITY_TIMEOUT},
-    "unacked_restore_interval": 1,
-    "unacked_restore_throttle": 1,
-}}
-app.worker_main(["worker", "--pool=solo", "-Q", "{QUEUE}", "--loglevel=INFO",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"])
-"""
-
 
 @pytest.fixture
-def broker() -> Iterator[RedisServer]:
-    executable = shutil.which("redis-server")
-    if executable is None:
-        pytest.skip("redis-server is not on PATH (apt-get install redis-server)")
-    server = RedisServer(executable)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def start_worker(broker, tmp_path) -> Iterator:
-    db = connection.settings_dict
+def start_worker(worker_processes) -> Callable[[], subprocess.Popen]:
+    """Start a `celery worker` on QUEUE, allowed to deliver to the receiver on 127.0.0.1."""
     environment = {
-        **os.environ,
-        "DATABASE_URL": (
-            f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
-            f"{db['PORT'] or 5432}/{db['NAME']}"
-        ),
-        "CELERY_BROKER_URL": f"redis://127.0.0.1:{broker.port}/0",
-        "CACHE_URL": f"rediscache://127.0.0.1:{broker.port}/1",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "PORTAL_ENCRYPTION_KEYS": ",".join(settings.PORTAL_ENCRYPTION_KEYS),
         "WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
         "WEBHOOK_TIMEOUT_SECONDS": "10",
         "WEBHOOK_LEASE_SECONDS": str(LEASE_SECONDS),
-        "CONN_MAX_AGE": "0",
     }
-    started: list[subprocess.Popen] = []
-
-    def start() -> subprocess.Popen:
-        log_path = tmp_path / f"worker-{len(started)}.log"
-        with log_path.open("w") as log:
-            process = subprocess.Popen(  # noqa: S603 (our own interpreter)
-                [sys.executable, "-c", WORKER],
-                cwd=ROOT,
-                env=environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        process.log_path = log_path
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-
-
-def wait_until(condition, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.1)
+    return lambda: worker_processes(QUEUE, env=environment, loglevel="INFO")
 
 
 def test_a_delivery_whose_worker_was_killed_mid_send_is_sent_once_more(
-    broker, start_worker, staff, webhook_receiver, settings
+    redis_server, start_worker, staff, webhook_receiver, settings
 ):
     settings.WEBHOOK_LEASE_SECONDS = LEASE_SECONDS
     endpoint, secret = make_endpoint(staff, webhook_receiver.url)
@@ -135,7 +66,7 @@ def test_a_delivery_whose_worker_was_killed_mid_send_is_sent_once_more(
     # The worker is inside the attempt while the receiver sits on it.
     webhook_receiver.stall(5.0)
     # The project's Celery app, reached through the task (portal sits above alerts).
-    with tasks.deliver.app.connection_for_write(f"redis://127.0.0.1:{broker.port}/0") as conn:
+    with tasks.deliver.app.connection_for_write(f"redis://127.0.0.1:{redis_server.port}/0") as conn:
         sent = tasks.deliver.apply_async(([delivery.pk],), connection=conn, queue=QUEUE)
 
     first = start_worker()
