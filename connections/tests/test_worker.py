@@ -20,6 +20,7 @@ from connections.models import ChangeKind, Connection, ConnectionChange, Refresh
 from connections.services.refresh import tenant_refresh
 from portal.celery import app as celery_app
 from tenants.models import Tenant
+from tenants.tests.builders import wait_until
 from tenants.tests.factories import TenantFactory
 
 pytestmark = [
@@ -77,7 +78,7 @@ def test_refresh_all_queues_refreshes_the_worker_runs(worker, wix_sandbox, site,
     assert tasks.refresh_all.delay().get(timeout=TIMEOUT) == 1
 
     refreshes = TaskResult.objects.filter(task_name="connections.tasks.refresh_tenant")
-    _wait_until(lambda: refreshes.filter(status="SUCCESS").exists())
+    wait_until(lambda: refreshes.filter(status="SUCCESS").exists(), timeout=TIMEOUT)
     stored = refreshes.get()
     # django-celery-results keeps the arguments' repr: the id alone, no credentials.
     assert (stored.task_args, stored.task_kwargs) == (
@@ -188,12 +189,3 @@ def refresh_twice_at_once(tenant: Tenant) -> list[RefreshRun]:
         thread.join(TIMEOUT)
     assert not errors, errors
     return runs
-
-
-def _wait_until(condition, timeout: float = TIMEOUT) -> None:
-    event = threading.Event()
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        event.wait(0.05)
-    raise AssertionError("condition not met in time")
