@@ -15,68 +15,10 @@ from connections import tasks
 from connections.models import Connection, Provider, Schedule
 from connections.services.refresh import tenant_refresh
 from portal.api.throttling import TokenRateThrottle
-from tenants.models import AuditEvent, Role, TenantMembership
-from tenants.tests.factories import TenantFactory
+from tenants.models import AuditEvent
+from tenants.tests.builders import api_client_for, staff_user
 
 pytestmark = pytest.mark.django_db
-
-
-class World:
-    """Two tenants on the sandbox (A and B), and users of A: an operator and a viewer."""
-
-
-def make_world(wix_sandbox, user_model) -> World:
-    w = World()
-    w.sandbox = wix_sandbox
-    for name in ("a", "b"):
-        site = wix_sandbox.add_site(name=f"Site {name.upper()}")
-        anna = wix_sandbox.add_schedule(site.id, name=f"Anna {name.upper()}")
-        ben = wix_sandbox.add_schedule(site.id, name=f"Ben {name.upper()}")
-        wix_sandbox.add_connection(
-            site.id,
-            schedule_id=anna,
-            calendar_type="GOOGLE",
-            status="SYNCED",
-            import_mode="PRIMARY",
-            export_mode="DEDICATED",
-        )
-        wix_sandbox.add_connection(
-            site.id,
-            schedule_id=ben,
-            calendar_type="MICROSOFT",
-            status="ERROR",
-            error_reason="TOKEN_REVOKED",
-        )
-        tenant = TenantFactory(
-            name=f"Tenant {name.upper()}",
-            site_id=site.id,
-            api_key=wix_sandbox.create_api_key(site.account_id),
-        )
-        tenant_refresh(tenant)
-        setattr(w, f"site_{name}", site)
-        setattr(w, f"tenant_{name}", tenant)
-    w.operator = user_model.objects.create_user("olga", is_staff=True)
-    w.viewer = user_model.objects.create_user("victor", is_staff=True)
-    w.superuser = user_model.objects.create_superuser("root", "root@example.com", None)
-    TenantMembership.objects.create(user=w.operator, tenant=w.tenant_a, role=Role.OPERATOR)
-    TenantMembership.objects.create(user=w.viewer, tenant=w.tenant_a, role=Role.VIEWER)
-    return w
-
-
-@pytest.fixture
-def world(wix_sandbox, django_user_model) -> World:
-    return make_world(wix_sandbox, django_user_model)
-
-
-def client_token(user) -> str:
-    """A new API token for `user`, as the client sends it."""
-    return AuthToken.objects.create(user=user)[1]
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {client_token(user)}")
-    return client
 
 
 def conn(tenant, calendar_type="GOOGLE") -> Connection:
@@ -123,7 +65,7 @@ def test_create_api_token_for_unknown_user_fails_readably():
 
 
 def test_tenant_list_is_scoped_and_never_shows_the_key(world):
-    response = client_for(world.operator).get("/api/v1/tenants/")
+    response = api_client_for(world.operator).get("/api/v1/tenants/")
 
     assert response.status_code == 200
     names = [t["name"] for t in response.json()["results"]]
@@ -135,7 +77,7 @@ def test_tenant_list_is_scoped_and_never_shows_the_key(world):
 
 
 def test_another_tenants_tenant_is_404(world):
-    response = client_for(world.operator).get(f"/api/v1/tenants/{world.tenant_b.pk}/")
+    response = api_client_for(world.operator).get(f"/api/v1/tenants/{world.tenant_b.pk}/")
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
@@ -146,8 +88,8 @@ def test_only_superusers_create_tenants(world, wix_sandbox):
     site = wix_sandbox.add_site(name="New")
     body = {"name": "New client", "site_id": site.id, "api_key": "IST.some-new-key-1234"}
 
-    refused = client_for(world.operator).post("/api/v1/tenants/", body)
-    created = client_for(world.superuser).post("/api/v1/tenants/", body)
+    refused = api_client_for(world.operator).post("/api/v1/tenants/", body)
+    created = api_client_for(world.superuser).post("/api/v1/tenants/", body)
 
     assert refused.status_code == 403
     assert created.status_code == 201
@@ -156,7 +98,7 @@ def test_only_superusers_create_tenants(world, wix_sandbox):
 
 
 def test_tenant_without_a_way_in_is_a_field_error(world):
-    response = client_for(world.superuser).post(
+    response = api_client_for(world.superuser).post(
         "/api/v1/tenants/", {"name": "X", "site_id": "5c0a1f0e-1a2b-4c3d-8e9f-001122334455"}
     )
 
@@ -166,7 +108,7 @@ def test_tenant_without_a_way_in_is_a_field_error(world):
 
 
 def test_malformed_site_id_is_a_field_error(world):
-    response = client_for(world.superuser).post(
+    response = api_client_for(world.superuser).post(
         "/api/v1/tenants/", {"name": "X", "site_id": "not-a-guid", "api_key": "k" * 20}
     )
 
@@ -177,22 +119,22 @@ def test_malformed_site_id_is_a_field_error(world):
 def test_operator_updates_and_deactivates_viewer_cannot(world):
     url = f"/api/v1/tenants/{world.tenant_a.pk}/"
 
-    assert client_for(world.viewer).patch(url, {"notes": "x"}).status_code == 403
-    assert client_for(world.viewer).post(url + "deactivate/").status_code == 403
-    assert client_for(world.operator).patch(url, {"notes": "VIP"}).json()["notes"] == "VIP"
-    assert client_for(world.operator).post(url + "deactivate/").json()["is_active"] is False
+    assert api_client_for(world.viewer).patch(url, {"notes": "x"}).status_code == 403
+    assert api_client_for(world.viewer).post(url + "deactivate/").status_code == 403
+    assert api_client_for(world.operator).patch(url, {"notes": "VIP"}).json()["notes"] == "VIP"
+    assert api_client_for(world.operator).post(url + "deactivate/").json()["is_active"] is False
     assert AuditEvent.objects.filter(action="deactivate_tenant", via="api").count() == 1
 
 
 def test_verify_credentials(world):
-    response = client_for(world.operator).post(f"/api/v1/tenants/{world.tenant_a.pk}/verify/")
+    response = api_client_for(world.operator).post(f"/api/v1/tenants/{world.tenant_a.pk}/verify/")
 
     assert response.status_code == 200
     assert response.json()["credentials_status"] == "ok"
 
 
 def test_refresh_queues_a_job_and_409_while_one_runs(world, django_capture_on_commit_callbacks):
-    client = client_for(world.operator)
+    client = api_client_for(world.operator)
     url = f"/api/v1/tenants/{world.tenant_a.pk}/refresh/"
 
     with tasks.tenant_lock(world.tenant_a.pk):
@@ -211,15 +153,17 @@ def test_refresh_queues_a_job_and_409_while_one_runs(world, django_capture_on_co
 
 def test_jobs_of_other_tenants_are_404(world, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        accepted = client_for(world.superuser).post(f"/api/v1/tenants/{world.tenant_b.pk}/refresh/")
+        accepted = api_client_for(world.superuser).post(
+            f"/api/v1/tenants/{world.tenant_b.pk}/refresh/"
+        )
 
-    response = client_for(world.operator).get(f"/api/v1/jobs/{accepted.json()['job']['id']}/")
+    response = api_client_for(world.operator).get(f"/api/v1/jobs/{accepted.json()['job']['id']}/")
 
     assert response.status_code == 404
 
 
 def test_providers_and_schedules_per_tenant(world):
-    client = client_for(world.viewer)
+    client = api_client_for(world.viewer)
 
     providers = client.get(f"/api/v1/tenants/{world.tenant_a.pk}/providers/").json()
     schedules = client.get(f"/api/v1/tenants/{world.tenant_a.pk}/schedules/").json()
@@ -233,7 +177,7 @@ def test_providers_and_schedules_per_tenant(world):
 
 
 def test_connection_list_is_scoped_filtered_and_cursor_paged(world):
-    client = client_for(world.viewer)
+    client = api_client_for(world.viewer)
 
     everything = client.get("/api/v1/connections/").json()
     broken = client.get("/api/v1/connections/?status=ERROR&status=DISCONNECTED").json()
@@ -256,14 +200,14 @@ def test_connection_list_is_scoped_filtered_and_cursor_paged(world):
     ],
 )
 def test_bad_filters_are_400_with_field_errors(world, query, field):
-    response = client_for(world.viewer).get(f"/api/v1/connections/?{query}")
+    response = api_client_for(world.viewer).get(f"/api/v1/connections/?{query}")
 
     assert response.status_code == 400
     assert field in response.json()["error"]["fields"]
 
 
 def test_filtering_by_another_tenant_reveals_nothing(world):
-    response = client_for(world.viewer).get(f"/api/v1/connections/?tenant={world.tenant_b.pk}")
+    response = api_client_for(world.viewer).get(f"/api/v1/connections/?tenant={world.tenant_b.pk}")
 
     assert response.status_code == 400
     assert "Tenant B" not in response.content.decode()
@@ -276,7 +220,7 @@ def test_changed_since_finds_connections_with_recent_changes(world):
     )
     tenant_refresh(world.tenant_a)
 
-    response = client_for(world.viewer).get(
+    response = api_client_for(world.viewer).get(
         "/api/v1/connections/", {"changed_since": since.isoformat()}
     )
 
@@ -284,7 +228,7 @@ def test_changed_since_finds_connections_with_recent_changes(world):
 
 
 def test_connection_list_query_count_is_constant(world, django_assert_max_num_queries):
-    client = client_for(world.superuser)
+    client = api_client_for(world.superuser)
     site = world.site_a
     for n in range(30):
         schedule = world.sandbox.add_schedule(site.id, name=f"Staff {n}")
@@ -300,7 +244,7 @@ def test_connection_list_query_count_is_constant(world, django_assert_max_num_qu
 def test_disconnect_by_operator(world):
     row = conn(world.tenant_a)
 
-    response = client_for(world.operator).post(f"/api/v1/connections/{row.pk}/disconnect/")
+    response = api_client_for(world.operator).post(f"/api/v1/connections/{row.pk}/disconnect/")
 
     assert response.status_code == 200
     assert response.json()["status"] == "DISCONNECTED"
@@ -310,8 +254,10 @@ def test_disconnect_by_operator(world):
 def test_viewer_cannot_act_and_other_tenant_is_404(world):
     mine, theirs = conn(world.tenant_a), conn(world.tenant_b)
 
-    as_viewer = client_for(world.viewer).post(f"/api/v1/connections/{mine.pk}/disconnect/")
-    as_stranger = client_for(world.operator).post(f"/api/v1/connections/{theirs.pk}/disconnect/")
+    as_viewer = api_client_for(world.viewer).post(f"/api/v1/connections/{mine.pk}/disconnect/")
+    as_stranger = api_client_for(world.operator).post(
+        f"/api/v1/connections/{theirs.pk}/disconnect/"
+    )
 
     assert as_viewer.status_code == 403
     assert as_stranger.status_code == 404
@@ -326,7 +272,7 @@ def test_sync_config_replaces_the_whole_config(world):
         "export": {"enabled": True, "mode": "DEDICATED"},
     }
 
-    response = client_for(world.operator).put(
+    response = api_client_for(world.operator).put(
         f"/api/v1/connections/{row.pk}/sync-config/", body, format="json"
     )
 
@@ -349,7 +295,7 @@ def test_sync_config_replaces_the_whole_config(world):
     ],
 )
 def test_malformed_sync_config_is_400(world, body, field):
-    response = client_for(world.operator).put(
+    response = api_client_for(world.operator).put(
         f"/api/v1/connections/{conn(world.tenant_a).pk}/sync-config/", body, format="json"
     )
 
@@ -362,7 +308,7 @@ def test_impossible_sync_config_is_400_before_wix(world):
     calls = len(world.sandbox.requests)
     body = {"import": {"enabled": False}, "export": {"enabled": True, "mode": "DEDICATED"}}
 
-    response = client_for(world.operator).put(
+    response = api_client_for(world.operator).put(
         f"/api/v1/connections/{row.pk}/sync-config/", body, format="json"
     )
 
@@ -377,7 +323,7 @@ def test_impossible_sync_config_is_400_before_wix(world):
 def test_wix_failure_is_503_with_wix_code(world):
     world.sandbox.faults(world.site_a.id).server_error(times=5, status=503)
 
-    response = client_for(world.operator).post(
+    response = api_client_for(world.operator).post(
         f"/api/v1/connections/{conn(world.tenant_a).pk}/refresh/"
     )
 
@@ -388,7 +334,7 @@ def test_wix_failure_is_503_with_wix_code(world):
 def test_wix_internal_error_is_503_with_request_id(world):
     world.sandbox.faults(world.site_a.id).server_error(times=1, status=500)
 
-    response = client_for(world.operator).post(
+    response = api_client_for(world.operator).post(
         f"/api/v1/connections/{conn(world.tenant_a).pk}/disconnect/"
     )
 
@@ -398,9 +344,9 @@ def test_wix_internal_error_is_503_with_request_id(world):
 
 def test_change_history(world):
     row = conn(world.tenant_a)
-    client_for(world.operator).post(f"/api/v1/connections/{row.pk}/disconnect/")
+    api_client_for(world.operator).post(f"/api/v1/connections/{row.pk}/disconnect/")
 
-    changes = client_for(world.viewer).get(f"/api/v1/connections/{row.pk}/changes/").json()
+    changes = api_client_for(world.viewer).get(f"/api/v1/connections/{row.pk}/changes/").json()
 
     assert changes["results"][0]["field"] == "status"
     assert (changes["results"][0]["old_value"], changes["results"][0]["new_value"]) == (
@@ -417,12 +363,12 @@ def test_oauth_connect_returns_link_and_request_is_readable(world):
     provider = Provider.objects.get(tenant=world.tenant_a, calendar_type="GOOGLE")
     body = {"tenant": world.tenant_a.pk, "schedule": schedule.pk, "provider": provider.pk}
 
-    response = client_for(world.operator).post("/api/v1/connect/oauth/", body)
+    response = api_client_for(world.operator).post("/api/v1/connect/oauth/", body)
 
     assert response.status_code == 201
     assert response.json()["oauth_url"].startswith(world.sandbox.url)
     assert response.json()["status"] == "pending"
-    again = client_for(world.viewer).get(f"/api/v1/connect-requests/{response.json()['id']}/")
+    again = api_client_for(world.viewer).get(f"/api/v1/connect-requests/{response.json()['id']}/")
     assert again.json()["status"] == "pending"
 
 
@@ -432,9 +378,9 @@ def test_connect_refused_to_viewers_and_strangers(world):
     body = {"tenant": world.tenant_b.pk, "schedule": schedule.pk, "provider": provider.pk}
     mine = {"tenant": world.tenant_a.pk, "schedule": schedule.pk, "provider": provider.pk}
 
-    assert client_for(world.operator).post("/api/v1/connect/oauth/", body).status_code == 404
-    assert client_for(world.viewer).post("/api/v1/connect/oauth/", mine).status_code == 403
-    wrong = client_for(world.operator).post("/api/v1/connect/oauth/", mine)
+    assert api_client_for(world.operator).post("/api/v1/connect/oauth/", body).status_code == 404
+    assert api_client_for(world.viewer).post("/api/v1/connect/oauth/", mine).status_code == 403
+    wrong = api_client_for(world.operator).post("/api/v1/connect/oauth/", mine)
     assert wrong.status_code == 400
     assert set(wrong.json()["error"]["fields"]) == {"schedule", "provider"}
 
@@ -448,7 +394,7 @@ def test_credentials_connect_and_bad_password(world):
         "provider": provider.pk,
         "email": "ben@icloud.test",
     }
-    client = client_for(world.operator)
+    client = api_client_for(world.operator)
 
     ok = client.post("/api/v1/connect/credentials/", {**body, "password": "pw-ok-123"})
     bad = client.post("/api/v1/connect/credentials/", {**body, "password": "wrong-pw-456"})
@@ -469,7 +415,7 @@ def test_credentials_connect_and_bad_password(world):
 def test_events_merged_and_paged(world):
     url = f"/api/v1/tenants/{world.tenant_a.pk}/events/"
     window = {"start": "2026-12-01T00:00:00Z", "end": "2027-01-15T00:00:00Z"}
-    client = client_for(world.viewer)
+    client = api_client_for(world.viewer)
 
     first = client.get(url, {**window, "limit": 5}).json()
     second = client.get(url, {**window, "limit": 5, "offset": first["next_offset"]}).json()
@@ -481,7 +427,7 @@ def test_events_merged_and_paged(world):
 
 
 def test_events_bad_range_is_400(world):
-    response = client_for(world.viewer).get(
+    response = api_client_for(world.viewer).get(
         f"/api/v1/tenants/{world.tenant_a.pk}/events/",
         {"start": "2026-12-10T00:00:00Z", "end": "2026-12-01T00:00:00Z"},
     )
@@ -491,8 +437,8 @@ def test_events_bad_range_is_400(world):
 
 
 def test_refresh_runs_and_audit_events_are_scoped(world):
-    client_for(world.superuser).post(f"/api/v1/tenants/{world.tenant_b.pk}/verify/")
-    client = client_for(world.viewer)
+    api_client_for(world.superuser).post(f"/api/v1/tenants/{world.tenant_b.pk}/verify/")
+    client = api_client_for(world.viewer)
 
     runs = client.get("/api/v1/refresh-runs/").json()["results"]
     events = client.get("/api/v1/audit-events/").json()["results"]
@@ -510,10 +456,8 @@ def test_schema_and_docs_are_served():
     assert docs.status_code == 200
 
 
-def test_user_without_tenants_is_403(django_user_model):
-    response = client_for(django_user_model.objects.create_user("nobody", is_staff=True)).get(
-        "/api/v1/tenants/"
-    )
+def test_user_without_tenants_is_403():
+    response = api_client_for(staff_user("nobody")).get("/api/v1/tenants/")
 
     assert response.status_code == 403
     assert response.json()["error"]["message"] == "Your user has no tenants."
@@ -525,7 +469,7 @@ def test_user_without_tenants_is_403(django_user_model):
 def test_a_token_over_its_rate_gets_429_and_other_tokens_do_not(world, monkeypatch):
     # DRF reads the rates into the class when it is imported; settings come too late.
     monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", {"token": "3/min"})
-    busy, other = client_for(world.viewer), client_for(world.viewer)
+    busy, other = api_client_for(world.viewer), api_client_for(world.viewer)
 
     allowed = [busy.get("/api/v1/tenants/").status_code for _ in range(3)]
     refused = busy.get("/api/v1/connections/")

@@ -13,8 +13,9 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.test import APIClient
 
 from connections.models import Connection, ConnectRequest, ConnectRequestStatus, Provider, Schedule
-from connections.tests.test_api import client_for, make_world
+from connections.tests.builders import connect_body
 from portal.api import errors
+from tenants.tests.builders import api_client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -22,13 +23,8 @@ HUGE = "99999999999999999999"
 
 
 @pytest.fixture
-def world(wix_sandbox, django_user_model):
-    return make_world(wix_sandbox, django_user_model)
-
-
-@pytest.fixture
 def root(world) -> APIClient:
-    client = client_for(world.superuser)
+    client = api_client_for(world.superuser)
     # As in production: an exception reaching Django is its 500 page, not a test error.
     client.raise_request_exception = False
     return client
@@ -165,16 +161,6 @@ def test_events_at_the_ends_of_the_calendar_are_400(world, root, start, end):
 # --- Not yours and not there: the same answer -------------------------------------------------
 
 
-def connect_body(of, **override) -> dict:
-    """A body connecting a schedule of tenant `of` to its Google provider."""
-    return {
-        "tenant": of.pk,
-        "schedule": Schedule.objects.filter(tenant=of).first().pk,
-        "provider": Provider.objects.filter(tenant=of, calendar_type="GOOGLE").first().pk,
-        **override,
-    }
-
-
 def missing_pk(model) -> int:
     return (model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1000
 
@@ -185,7 +171,7 @@ def test_connect_answers_another_tenants_ids_as_missing_ones(world, route):
     provider that does not exist."""
     from tenants.models import Tenant
 
-    client = client_for(world.operator)
+    client = api_client_for(world.operator)
     extra = {"email": "x@icloud.test", "password": "pw-ok-123"} if route == "credentials" else {}
     url = f"/api/v1/connect/{route}/"
     mine, theirs = world.tenant_a, world.tenant_b
@@ -219,10 +205,10 @@ def test_another_tenants_row_and_a_missing_one_answer_alike(world, collection):
 
     models |= {"refresh-runs": RefreshRun, "audit-events": AuditEvent}
     model = models[collection]
-    client_for(world.superuser).post("/api/v1/connect/oauth/", connect_body(world.tenant_b))
-    client_for(world.superuser).post(f"/api/v1/tenants/{world.tenant_b.pk}/verify/")
+    api_client_for(world.superuser).post("/api/v1/connect/oauth/", connect_body(world.tenant_b))
+    api_client_for(world.superuser).post(f"/api/v1/tenants/{world.tenant_b.pk}/verify/")
     theirs = model.objects.filter(tenant=world.tenant_b).first().pk
-    client = client_for(world.operator)
+    client = api_client_for(world.operator)
 
     foreign = client.get(f"/api/v1/{collection}/{theirs}/")
     missing = client.get(f"/api/v1/{collection}/{missing_pk(model)}/")
@@ -243,15 +229,15 @@ def test_another_tenants_row_and_a_missing_one_answer_alike(world, collection):
 
 
 def test_a_live_oauth_link_goes_to_operators_only(world):
-    started = client_for(world.operator).post(
+    started = api_client_for(world.operator).post(
         "/api/v1/connect/oauth/", connect_body(world.tenant_a)
     )
     pk = started.json()["id"]
     link = started.json()["oauth_url"]
 
-    as_viewer = client_for(world.viewer)
-    as_operator = client_for(world.operator)
-    as_root = client_for(world.superuser)
+    as_viewer = api_client_for(world.viewer)
+    as_operator = api_client_for(world.operator)
+    as_root = api_client_for(world.superuser)
 
     assert link and link.startswith(world.sandbox.url)
     assert as_viewer.get(f"/api/v1/connect-requests/{pk}/").json()["oauth_url"] is None
@@ -270,7 +256,7 @@ def test_nobody_sees_the_link_once_the_request_ended(world, ended):
 
     from django.utils import timezone
 
-    started = client_for(world.operator).post(
+    started = api_client_for(world.operator).post(
         "/api/v1/connect/oauth/", connect_body(world.tenant_a)
     )
     pk = started.json()["id"]
@@ -284,7 +270,7 @@ def test_nobody_sees_the_link_once_the_request_ended(world, ended):
         )
 
     for user in (world.operator, world.superuser, world.viewer):
-        client = client_for(user)
+        client = api_client_for(user)
         assert client.get(f"/api/v1/connect-requests/{pk}/").json()["oauth_url"] is None
         assert client.get("/api/v1/connect-requests/").json()["results"][0]["oauth_url"] is None
 

@@ -29,10 +29,11 @@ from connections.models import (
     RefreshRun,
     Schedule,
 )
-from connections.tests.test_api import client_for, make_world
+from connections.tests.builders import connect_body
 from portal.api.urls import router
 from tenants import audit
 from tenants.models import AuditEvent, Tenant
+from tenants.tests.builders import api_client_for
 from tenants.tests.factories import TenantFactory, WixAppFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,30 +44,8 @@ SYNC_CONFIG = {
 }
 
 
-@pytest.fixture
-def world(wix_sandbox, django_user_model, django_capture_on_commit_callbacks):
-    """Tenants A and B, each with a connect request, a refresh job and audit events."""
-    world = make_world(wix_sandbox, django_user_model)
-    root = client_for(world.superuser)
-    for tenant in (world.tenant_a, world.tenant_b):
-        assert root.post("/api/v1/connect/oauth/", connect_body(tenant)).status_code == 201
-        with django_capture_on_commit_callbacks(execute=True):
-            assert root.post(f"/api/v1/tenants/{tenant.pk}/refresh/").status_code == 202
-    wix_sandbox.reset_requests()
-    return world
-
-
 def first(model, tenant) -> Any:
     return model.objects.filter(tenant=tenant).order_by("pk").first().pk
-
-
-def connect_body(tenant, calendar_type="GOOGLE", **extra) -> dict:
-    return {
-        "tenant": tenant.pk,
-        "schedule": first(Schedule, tenant),
-        "provider": Provider.objects.get(tenant=tenant, calendar_type=calendar_type).pk,
-        **extra,
-    }
 
 
 @dataclass(frozen=True)
@@ -226,49 +205,51 @@ def tenant_b_markers(world) -> list[str]:
 @pytest.mark.parametrize(
     "endpoint", [e for e in ENDPOINTS if e.name not in NOT_ABOUT_A_TENANT], ids=str
 )
-def test_another_tenants_objects_are_out_of_reach(world, endpoint):
+def test_another_tenants_objects_are_out_of_reach(busy_world, endpoint):
     """An operator of tenant A addressing tenant B's object: 404 (400 for a list's filter),
     never 403, never B's data, and nothing changes in Wix or the mirror."""
-    before = snapshot(world)
+    before = snapshot(busy_world)
 
-    response = endpoint.call(client_for(world.operator), world.tenant_b)
+    response = endpoint.call(api_client_for(busy_world.operator), busy_world.tenant_b)
 
     assert response.status_code == endpoint.foreign_status, response.content
     body = response.content.decode()
     if endpoint.foreign_status != 200:
         assert set(response.json()) == {"error"}
-    assert not [marker for marker in tenant_b_markers(world) if marker in body]
-    assert snapshot(world) == before
+    assert not [marker for marker in tenant_b_markers(busy_world) if marker in body]
+    assert snapshot(busy_world) == before
 
 
 @pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.safe], ids=str)
-def test_a_viewer_reads_their_tenants_objects(world, endpoint):
+def test_a_viewer_reads_their_tenants_objects(busy_world, endpoint):
     """The other side of the 404s above: the same routes answer for one's own tenant."""
-    response = endpoint.call(client_for(world.viewer), world.tenant_a)
+    response = endpoint.call(api_client_for(busy_world.viewer), busy_world.tenant_a)
 
     assert response.status_code == 200, response.content
     assert not [
-        marker for marker in tenant_b_markers(world) if marker in json.dumps(response.json())
+        marker for marker in tenant_b_markers(busy_world) if marker in json.dumps(response.json())
     ]
 
 
 @pytest.mark.parametrize("endpoint", [e for e in UNSAFE if not e.per_user], ids=str)
-def test_a_viewer_cannot_act(world, endpoint):
-    before = snapshot(world)
+def test_a_viewer_cannot_act(busy_world, endpoint):
+    before = snapshot(busy_world)
 
-    response = endpoint.call(client_for(world.viewer), world.tenant_a)
+    response = endpoint.call(api_client_for(busy_world.viewer), busy_world.tenant_a)
 
     assert response.status_code == 403, response.content
     assert response.json()["error"]["code"] == "permission_denied"
-    assert snapshot(world) == before
+    assert snapshot(busy_world) == before
 
 
 @pytest.mark.parametrize("endpoint", UNSAFE, ids=str)
-def test_an_operator_can_act(world, endpoint):
+def test_an_operator_can_act(busy_world, endpoint):
     """The other side of the 403s above (creating tenants aside: superusers only)."""
-    client = client_for(world.superuser if endpoint.name in NOT_ABOUT_A_TENANT else world.operator)
+    client = api_client_for(
+        busy_world.superuser if endpoint.name in NOT_ABOUT_A_TENANT else busy_world.operator
+    )
 
-    response = endpoint.call(client, world.tenant_a)
+    response = endpoint.call(client, busy_world.tenant_a)
 
     assert response.status_code in (200, 201, 202, 204), response.content
 
@@ -332,10 +313,12 @@ def count_queries(client, url: str) -> int:
 
 @pytest.mark.parametrize("user", ["superuser", "viewer"])
 @pytest.mark.parametrize("url", LISTS)
-def test_list_query_counts_do_not_grow_with_rows(world, django_assert_max_num_queries, url, user):
-    client = client_for(getattr(world, user))
+def test_list_query_counts_do_not_grow_with_rows(
+    busy_world, django_assert_max_num_queries, url, user
+):
+    client = api_client_for(getattr(busy_world, user))
     few = count_queries(client, url)
-    add_rows(world, 40)
+    add_rows(busy_world, 40)
 
     with django_assert_max_num_queries(few):
         response = client.get(url)
@@ -344,11 +327,11 @@ def test_list_query_counts_do_not_grow_with_rows(world, django_assert_max_num_qu
     assert few <= 6
 
 
-def test_change_history_query_count_does_not_grow(world, django_assert_max_num_queries):
-    client = client_for(world.viewer)
-    url = f"/api/v1/connections/{first(Connection, world.tenant_a)}/changes/"
+def test_change_history_query_count_does_not_grow(busy_world, django_assert_max_num_queries):
+    client = api_client_for(busy_world.viewer)
+    url = f"/api/v1/connections/{first(Connection, busy_world.tenant_a)}/changes/"
     few = count_queries(client, url)
-    add_rows(world, 40)
+    add_rows(busy_world, 40)
 
     with django_assert_max_num_queries(few):
         assert len(client.get(url).json()["results"]) >= 40
@@ -432,34 +415,34 @@ PAGES = list({endpoint.url: endpoint for endpoint in ENDPOINTS}.values())
 
 
 @pytest.mark.parametrize("endpoint", PAGES, ids=str)
-def test_browsable_api_forms_offer_only_the_users_tenants(world, endpoint):
+def test_browsable_api_forms_offer_only_the_users_tenants(busy_world, endpoint):
     """GET with Accept: text/html, as an operator of tenant A logged into the admin: no form
     (<select>, raw-data form or filter form) lists another tenant, its rows or a Wix app."""
-    foreign = [*tenant_b_markers(world), *other_apps()]
-    client = browsable_client(world.operator)
+    foreign = [*tenant_b_markers(busy_world), *other_apps()]
+    client = browsable_client(busy_world.operator)
     if endpoint.per_user:
-        client_for(world.operator)  # a token of the operator's, for the token route's URL
+        api_client_for(busy_world.operator)  # a token of the operator's, for the token route's URL
 
-    response = client.get(endpoint.url(world.tenant_a), HTTP_ACCEPT="text/html")
+    response = client.get(endpoint.url(busy_world.tenant_a), HTTP_ACCEPT="text/html")
 
     assert response.status_code in (200, 405), response.content[:300]
-    assert_lists_nothing_foreign(world, response, foreign)
+    assert_lists_nothing_foreign(busy_world, response, foreign)
 
 
 @pytest.mark.parametrize("endpoint", UNSAFE, ids=str)
-def test_browsable_api_answers_to_forms_offer_only_the_users_tenants(world, endpoint):
+def test_browsable_api_answers_to_forms_offer_only_the_users_tenants(busy_world, endpoint):
     """The page answering a form's submission re-renders the forms from its own serializer:
     it lists nothing of another tenant either (created tenants aside: superusers only)."""
-    foreign = [*tenant_b_markers(world), *other_apps()]
-    client = browsable_client(world.operator)
+    foreign = [*tenant_b_markers(busy_world), *other_apps()]
+    client = browsable_client(busy_world.operator)
     if endpoint.per_user:
-        client_for(world.operator)
-    body = endpoint.body(world.tenant_a) if endpoint.body else None
+        api_client_for(busy_world.operator)
+    body = endpoint.body(busy_world.tenant_a) if endpoint.body else None
 
     response = getattr(client, endpoint.method)(
-        endpoint.url(world.tenant_a), body, format="json", HTTP_ACCEPT="text/html"
+        endpoint.url(busy_world.tenant_a), body, format="json", HTTP_ACCEPT="text/html"
     )
 
     assert response.status_code in (200, 201, 202, 204, 403), response.content[:300]
     if response.status_code != 204:
-        assert_lists_nothing_foreign(world, response, foreign)
+        assert_lists_nothing_foreign(busy_world, response, foreign)

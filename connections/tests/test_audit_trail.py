@@ -19,30 +19,23 @@ from connections.api.serializers import SyncConfigSerializer
 from connections.models import Connection, ConnectRequest, Job, Provider, RefreshRun, Schedule
 from connections.services.actions import connection_disconnect, connection_refresh
 from connections.services.refresh import tenant_refresh
+from connections.tests.builders import CALENDAR_PASSWORD, post_action
 from tenants import audit
 from tenants.models import AuditEvent, Via
-
-from .admin_helpers import messages_of, post_action
-from .tenant_admin_helpers import member
-from .test_api import client_for as api_client_for
+from tenants.tests.builders import admin_client_for, api_client_for, messages_of
 
 pytestmark = pytest.mark.django_db
 
 INTERFACES = ("admin", "api", "command")
-PASSWORD = "s3cret-calendar-pw"
 
 
 @pytest.fixture
 def mirrored(wix_sandbox, site, tenant):
-    """The conftest's site and tenant, Ben's calendar broken, refreshed."""
+    """The conftest's site and tenant, Ben's calendar broken, refreshed (the conftest's
+    `operator` is a member of it)."""
     wix_sandbox.set_connection_error(site.id, site.ben_microsoft, "TOKEN_REVOKED")
     assert tenant_refresh(tenant).outcome == "ok"
     return tenant
-
-
-@pytest.fixture
-def operator(mirrored):
-    return member("olga", mirrored)
 
 
 @dataclass
@@ -61,9 +54,9 @@ class Interfaces:
 
 @pytest.fixture
 def ways_in(operator) -> Interfaces:
-    admin = Client()
-    admin.force_login(operator)
-    return Interfaces(admin=admin, api=api_client_for(operator), username=operator.username)
+    return Interfaces(
+        admin=admin_client_for(operator), api=api_client_for(operator), username=operator.username
+    )
 
 
 def google(tenant) -> Connection:
@@ -217,12 +210,13 @@ def test_credentials_connect(wix_sandbox, tenant, operator, ways_in, via):
     if via == "admin":
         response = ways_in.admin.post(
             reverse("admin:tenants_tenant_connect", args=[tenant.pk]),
-            {**body, "method": "CREDENTIALS", "step": "credentials", "password": PASSWORD},
+            {**body, "method": "CREDENTIALS", "step": "credentials", "password": CALENDAR_PASSWORD},
         )
         assert response.status_code == 302
     else:
         response = ways_in.api.post(
-            "/api/v1/connect/credentials/", {**body, "tenant": tenant.pk, "password": PASSWORD}
+            "/api/v1/connect/credentials/",
+            {**body, "tenant": tenant.pk, "password": CALENDAR_PASSWORD},
         )
         assert response.status_code == 201
 
@@ -241,7 +235,7 @@ def test_credentials_connect(wix_sandbox, tenant, operator, ways_in, via):
         "provider": ical.wix_id,
         "email": "ben@icloud.test",
     }
-    assert PASSWORD not in repr(list(AuditEvent.objects.values()))
+    assert CALENDAR_PASSWORD not in repr(list(AuditEvent.objects.values()))
 
 
 # --- A tenant's refresh ---------------------------------------------------------------------

@@ -9,25 +9,22 @@ the cache points at a closed port.
 from __future__ import annotations
 
 import logging
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
-import redis
 from rest_framework.test import APIClient
 
 from connections import tasks
 from connections.models import Job, RefreshRun
 from connections.services.queue import tenant_refresh_queue
-from connections.tests.test_api import client_for, make_world
+from connections.tests.builders import api_world
 from portal.api import throttling
 from portal.api.throttling import AnonRateThrottle, TokenRateThrottle
 from tenants import ratelimit
 from tenants.models import Via
 from tenants.ratelimit import SiteBudget
+from tenants.tests.builders import api_client_for, superuser
 
 pytestmark = pytest.mark.django_db
 
@@ -46,67 +43,10 @@ def redis_cache(port: int) -> dict:
     }
 
 
-class RedisServer:
-    """A throwaway redis-server on a free port, without persistence, that can be stopped."""
-
-    def __init__(self, executable: str) -> None:
-        self.executable = executable
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 (redis-server, fixed arguments)
-            [
-                self.executable,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-            finally:
-                client.close()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
-
-
 @pytest.fixture
-def redis_server(settings) -> Iterator[RedisServer]:
-    """A real Redis serving the cache for this test."""
-    executable = shutil.which("redis-server")
-    if executable is None:
-        pytest.skip("redis-server is not on PATH (apt-get install redis-server)")
-    server = RedisServer(executable)
-    server.start()
-    settings.CACHES = redis_cache(server.port)
-    try:
-        yield server
-    finally:
-        server.stop()
+def cache_on_redis(redis_server, settings) -> None:
+    """The cache is the real Redis `redis_server`."""
+    settings.CACHES = redis_cache(redis_server.port)
 
 
 @pytest.fixture
@@ -138,10 +78,10 @@ def outage_warnings(caplog, logger: str) -> list[str]:
 
 
 def test_api_reads_while_redis_is_down_and_refreshes_answer_503(
-    redis_server, wix_sandbox, django_user_model, django_capture_on_commit_callbacks
+    redis_server, cache_on_redis, wix_sandbox, django_capture_on_commit_callbacks
 ):
-    world = make_world(wix_sandbox, django_user_model)
-    client = client_for(world.operator)
+    world = api_world(wix_sandbox)
+    client = api_client_for(world.operator)
     refresh = f"/api/v1/tenants/{world.tenant_a.pk}/refresh/"
     assert client.get("/api/v1/connections/").status_code == 200
 
@@ -204,7 +144,7 @@ def test_outage_warning_says_how_many_were_held_back(caplog):
 def test_throttle_lets_requests_through_while_the_cache_is_down(world_down, monkeypatch, caplog):
     monkeypatch.setattr(TokenRateThrottle, "THROTTLE_RATES", {"token": "2/min"})
     monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "2/min"})
-    client = client_for(world_down.viewer)
+    client = api_client_for(world_down.viewer)
 
     reads = [client.get("/api/v1/tenants/").status_code for _ in range(5)]
     anonymous = [APIClient().get("/api/v1/tenants/").status_code for _ in range(5)]
@@ -216,9 +156,8 @@ def test_throttle_lets_requests_through_while_the_cache_is_down(world_down, monk
 
 
 @pytest.fixture
-def world_down(wix_sandbox, django_user_model, settings):
+def world_down(world, settings):
     """Two mirrored tenants (made while the cache worked), then the cache goes down."""
-    world = make_world(wix_sandbox, django_user_model)
     settings.CACHES = redis_cache(CLOSED_PORT)
     return world
 
@@ -242,10 +181,8 @@ def test_lock_fails_closed_while_the_cache_is_down(cache_down, wix_sandbox, site
     assert wix_sandbox.count_requests(site.id) == 0
 
 
-def test_queueing_a_refresh_fails_closed_while_the_cache_is_down(
-    cache_down, tenant, django_user_model
-):
-    user = django_user_model.objects.create_superuser("root", "root@example.com", None)
+def test_queueing_a_refresh_fails_closed_while_the_cache_is_down(cache_down, tenant):
+    user = superuser()
 
     with pytest.raises(tasks.LockUnavailable):
         tenant_refresh_queue(tenant, user=user, via=Via.API)

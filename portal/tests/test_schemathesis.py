@@ -30,9 +30,9 @@ from schemathesis.checks import load_all_checks, not_a_server_error
 from schemathesis.config._checks import PositiveDataAcceptanceConfig
 
 from connections.models import Connection, ConnectRequest, Job, Provider, RefreshRun, Schedule
-from connections.tests.test_api import client_for, client_token, make_world
 from portal.api.throttling import TokenRateThrottle
 from tenants.models import AuditEvent
+from tenants.tests.builders import api_token
 
 pytestmark = pytest.mark.django_db
 
@@ -95,23 +95,6 @@ class InTestTransaction:
         return [body]
 
 
-@pytest.fixture
-def world(wix_sandbox, django_user_model, django_capture_on_commit_callbacks):
-    """Two mirrored tenants, each with a connect request, a refresh job and audit events."""
-    world = make_world(wix_sandbox, django_user_model)
-    root = client_for(world.superuser)
-    for tenant in (world.tenant_a, world.tenant_b):
-        body = {
-            "tenant": tenant.pk,
-            "schedule": Schedule.objects.filter(tenant=tenant).first().pk,
-            "provider": Provider.objects.get(tenant=tenant, calendar_type="GOOGLE").pk,
-        }
-        assert root.post("/api/v1/connect/oauth/", body).status_code == 201
-        with django_capture_on_commit_callbacks(execute=True):
-            assert root.post(f"/api/v1/tenants/{tenant.pk}/refresh/").status_code == 202
-    return world
-
-
 def real_ids(world) -> dict[str, list]:
     """For each collection, the id of one of tenant A's objects and one of tenant B's."""
     models = {
@@ -170,10 +153,10 @@ def with_body(case, values: dict):
 
 
 @pytest.mark.parametrize("role", ["superuser", "viewer"])
-def test_api_conforms_to_its_schema(app, world, role):
-    user = getattr(world, role)
-    headers = {"Authorization": f"Token {client_token(user)}"}
-    spare_token_key = client_token(user)[: CONSTANTS.TOKEN_KEY_LENGTH]
+def test_api_conforms_to_its_schema(app, busy_world, role):
+    user = getattr(busy_world, role)
+    headers = {"Authorization": f"Token {api_token(user)}"}
+    spare_token_key = api_token(user)[: CONSTANTS.TOKEN_KEY_LENGTH]
     schema = schemathesis.openapi.from_wsgi("/api/schema/", app)
     # Valid by the schema is not always valid: an id in a filter that names no tenant of the
     # user, a provider that cannot connect that way, an end before the start. Those are 400s
@@ -183,12 +166,12 @@ def test_api_conforms_to_its_schema(app, world, role):
     )
     # Unknown query parameters are ignored, as most HTTP APIs do, not refused.
     schema.config.generation.allow_extra_parameters = False
-    ids = real_ids(world)
+    ids = real_ids(busy_world)
     failures, statuses = [], collections.defaultdict(collections.Counter)
     for result in schema.get_all_operations():
         operation = result.ok()
         for mode, examples in EXAMPLES.items():
-            strategy = st.one_of(*strategies(operation, mode, world, ids, spare_token_key))
+            strategy = st.one_of(*strategies(operation, mode, busy_world, ids, spare_token_key))
             if mode is GenerationMode.NEGATIVE and not can_be_invalid(operation):
                 continue
             try:

@@ -8,26 +8,21 @@ from django.contrib.auth import get_user_model
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from connections.tests.test_api import client_for, make_world
 from tenants.models import AuditEvent
+from tenants.tests.builders import api_client_for, staff_user
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def world(wix_sandbox, django_user_model):
-    return make_world(wix_sandbox, django_user_model)
-
-
-@pytest.fixture
-def loner(django_user_model):
+def loner():
     """A staff user without tenants."""
-    return django_user_model.objects.create_user("lone", is_staff=True)
+    return staff_user("lone")
 
 
 def test_any_staff_user_lists_only_their_own_tokens(world, loner):
-    client_for(world.operator)
-    client = client_for(loner)
+    api_client_for(world.operator)
+    client = api_client_for(loner)
     mine = AuthToken.objects.get(user=loner)
 
     response = client.get("/api/v1/me/tokens/")
@@ -45,9 +40,9 @@ def test_any_staff_user_lists_only_their_own_tokens(world, loner):
 
 
 def test_a_user_revokes_their_own_token_and_nobody_elses(world, loner):
-    theirs = client_for(world.operator)
+    theirs = api_client_for(world.operator)
     theirs_key = AuthToken.objects.get(user=world.operator).token_key
-    client, spare = client_for(loner), client_for(loner)
+    client, spare = api_client_for(loner), api_client_for(loner)
     mine = AuthToken.objects.filter(user=loner).order_by("created").first()
 
     foreign = client.delete(f"/api/v1/me/tokens/{theirs_key}/")
@@ -78,7 +73,7 @@ def test_the_token_routes_refuse_users_who_are_not_staff(world, django_user_mode
 def test_tokens_of_users_no_longer_staff_or_active_are_refused(world):
     """(Needs DEFAULT_AUTHENTICATION_CLASSES on portal.api.authentication.)"""
     for change in ({"is_staff": False}, {"is_active": False}):
-        client = client_for(world.operator)
+        client = api_client_for(world.operator)
         get_user_model().objects.filter(pk=world.operator.pk).update(**change)
 
         response = client.get("/api/v1/tenants/")
@@ -96,7 +91,7 @@ def test_tokens_of_users_no_longer_staff_or_active_are_refused(world):
 def test_a_session_user_without_tenants_lists_none_of_the_tokens(loner):
     client = APIClient()
     client.force_login(loner)
-    client_for(loner)
+    api_client_for(loner)
 
     response = client.get("/api/v1/me/tokens/")
 
