@@ -15,39 +15,25 @@ from common.badges import badge
 from connections.messages import OAUTH_ERRORS
 from connections.models import Connection, ConnectRequest, Provider, Schedule
 from connections.services.connect import oauth_connect_start
-from connections.services.refresh import tenant_refresh
-from tenants.models import AuditEvent, Via
-
-from .tenant_admin_helpers import (
-    PASSWORD,
-    client_for,
+from connections.tests.builders import (
+    CALENDAR_PASSWORD,
+    add_site,
     connection_url,
     consent,
-    member,
-    messages_of,
-    mirrored_site,
     path_of,
     query_of,
-    url,
+    refreshed_tenant,
+    tenant_admin_url,
 )
+from tenants.models import AuditEvent, Via
+from tenants.tests.builders import admin_client_for, messages_of, staff_user
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def mirrored(tenant):
-    tenant_refresh(tenant)
-    return tenant
-
-
-@pytest.fixture
-def operator(mirrored):
-    return member("olga", mirrored)
-
-
-@pytest.fixture
 def client(operator):
-    return client_for(operator)
+    return admin_client_for(operator)
 
 
 def ben(tenant) -> Schedule:
@@ -60,7 +46,7 @@ def provider(tenant, calendar_type) -> Provider:
 
 def start(client, tenant, method, calendar_type, **extra):
     return client.post(
-        url("connect", tenant.pk),
+        tenant_admin_url("connect", tenant.pk),
         {
             "schedule": ben(tenant).pk,
             "method": method,
@@ -86,7 +72,7 @@ def credentials(client, tenant, password, *, calendar_type="I_CAL"):
 
 
 def test_connect_page_offers_the_tenants_schedules_and_providers(client, mirrored):
-    response = client.get(url("connect", mirrored.pk))
+    response = client.get(tenant_admin_url("connect", mirrored.pk))
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -115,10 +101,10 @@ def test_provider_must_support_the_method(wix_sandbox, client, mirrored):
 
 
 def test_another_tenants_schedule_or_provider_is_not_a_choice(wix_sandbox, client, mirrored):
-    _, other = mirrored_site(wix_sandbox, "Barber Bravo")
+    other = refreshed_tenant(wix_sandbox, add_site(wix_sandbox, "Barber Bravo"))
 
     response = client.post(
-        url("connect", mirrored.pk),
+        tenant_admin_url("connect", mirrored.pk),
         {
             "schedule": Schedule.objects.get(tenant=other).pk,
             "method": "OAUTH",
@@ -167,7 +153,7 @@ def test_oauth_round_trip_through_the_consent_page(client, mirrored):
     assert "Your calendar is now connected to Ben Okafor." in html
     row = Connection.objects.get(wix_id=query_of(back)["connectionId"][0])
     assert (row.tenant, row.schedule, row.status) == (mirrored, ben(mirrored), "CONNECTED")
-    page = client.get(url("change", mirrored.pk)).content.decode()
+    page = client.get(tenant_admin_url("change", mirrored.pk)).content.decode()
     assert "owner@example.com" in page
     assert badge("CONNECTED", "Connected") in page
     request.refresh_from_db()
@@ -262,17 +248,17 @@ def test_credentials_connect_lands_on_the_connection_and_forgets_the_password(
 ):
     caplog.set_level(logging.DEBUG)
 
-    response = credentials(client, mirrored, PASSWORD)
+    response = credentials(client, mirrored, CALENDAR_PASSWORD)
 
     row = Connection.objects.get(external_account_email="ben@icloud.test")
     assert response.status_code == 302
     assert response["Location"] == connection_url(row)
     assert messages_of(response) == ["Ben Okafor is now connected to Apple iCal (ben@icloud.test)."]
     assert (row.status, row.tenant) == ("CONNECTED", mirrored)
-    assert PASSWORD not in response.content.decode()
-    assert PASSWORD not in caplog.text
+    assert CALENDAR_PASSWORD not in response.content.decode()
+    assert CALENDAR_PASSWORD not in caplog.text
     for model in apps.get_models():
-        assert PASSWORD not in repr(list(model.objects.values())), model
+        assert CALENDAR_PASSWORD not in repr(list(model.objects.values())), model
     event = AuditEvent.objects.get(action="connect_with_credentials")
     assert event.parameters["email"] == "ben@icloud.test"
 
@@ -304,7 +290,7 @@ def test_wix_refusals_become_plain_language(
     wix_sandbox, site, client, mirrored, caplog, setup, calendar_type, message
 ):
     caplog.set_level(logging.DEBUG)
-    password = "wrong-" + PASSWORD if setup == "wrong password" else PASSWORD
+    password = "wrong-" + CALENDAR_PASSWORD if setup == "wrong password" else CALENDAR_PASSWORD
     if setup == "no premium":
         wix_sandbox.site(site.id).premium = False
     if setup == "stale provider":
@@ -330,12 +316,12 @@ def test_wix_refusals_become_plain_language(
 
 
 def test_viewer_gets_403_and_a_forged_post_does_nothing(wix_sandbox, mirrored):
-    client = client_for(member("victor", mirrored, role="viewer"))
+    client = admin_client_for(staff_user("victor", viewer_of=(mirrored,)))
     calls = len(wix_sandbox.requests)
 
-    page = client.get(url("connect", mirrored.pk))
+    page = client.get(tenant_admin_url("connect", mirrored.pk))
     oauth = start(client, mirrored, "OAUTH", "GOOGLE")
-    by_password = credentials(client, mirrored, PASSWORD)
+    by_password = credentials(client, mirrored, CALENDAR_PASSWORD)
 
     assert (page.status_code, oauth.status_code, by_password.status_code) == (403, 403, 403)
     assert not ConnectRequest.objects.exists()
@@ -345,12 +331,12 @@ def test_viewer_gets_403_and_a_forged_post_does_nothing(wix_sandbox, mirrored):
 
 
 def test_operator_of_a_cannot_connect_for_b(wix_sandbox, mirrored, client):
-    _, other = mirrored_site(wix_sandbox, "Barber Bravo")
+    other = refreshed_tenant(wix_sandbox, add_site(wix_sandbox, "Barber Bravo"))
     calls = len(wix_sandbox.requests)
 
-    page = client.get(url("connect", other.pk))
+    page = client.get(tenant_admin_url("connect", other.pk))
     forged = client.post(
-        url("connect", other.pk),
+        tenant_admin_url("connect", other.pk),
         {
             "schedule": Schedule.objects.get(tenant=other).pk,
             "method": "OAUTH",
@@ -372,7 +358,7 @@ def test_connect_requests_admin_is_read_only_scoped_and_hides_the_state(
 ):
     start(client, mirrored, "OAUTH", "GOOGLE")
     mine = ConnectRequest.objects.get()
-    _, other = mirrored_site(wix_sandbox, "Barber Bravo")
+    other = refreshed_tenant(wix_sandbox, add_site(wix_sandbox, "Barber Bravo"))
     theirs = oauth_connect_start(
         tenant=other,
         schedule=Schedule.objects.get(tenant=other),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -13,13 +12,12 @@ from django.urls import reverse
 from connections.admin.connections import ConnectionAdmin
 from connections.models import Connection, ConnectRequest
 from connections.services.refresh import tenant_refresh
+from connections.tests.builders import CHANGELIST, add_site, connection, consent, post_action
 from tenants import access
 from tenants.admin_scoping import ScopedTenantFilter
 from tenants.models import AuditEvent, Role, Tenant, TenantMembership
+from tenants.tests.builders import messages_of, staff_user
 from tenants.tests.factories import TenantFactory
-
-from .admin_helpers import CHANGELIST, add_site, connection, messages_of, post_action, staff
-from .admin_helpers import tenant_for as make_tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -78,41 +76,6 @@ def aurora(wix_sandbox):
     )
 
 
-@pytest.fixture
-def brisa(wix_sandbox):
-    return add_site(
-        wix_sandbox,
-        "Studio Brisa",
-        [{"name": "Farah Haddad", "calendar_type": "GOOGLE", "email": "farah@brisa.test"}],
-    )
-
-
-@pytest.fixture
-def tenant_a(wix_sandbox, aurora):
-    return make_tenant(wix_sandbox, aurora)
-
-
-@pytest.fixture
-def tenant_b(wix_sandbox, brisa):
-    return make_tenant(wix_sandbox, brisa)
-
-
-@pytest.fixture
-def operator(client, tenant_a, tenant_b):
-    """Operator of Salon Aurora only, logged in."""
-    user = staff("olga", operator=(tenant_a,))
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
-def viewer(client, tenant_a, tenant_b):
-    """Viewer of Salon Aurora only, logged in."""
-    user = staff("vera", viewer=(tenant_a,))
-    client.force_login(user)
-    return user
-
-
 def wix_status(sandbox, site, name) -> str:
     return sandbox.connection_json(site.id, site.connections[name])["status"]
 
@@ -137,7 +100,7 @@ def change_url(row) -> str:
 # --- The list ---------------------------------------------------------------------------
 
 
-def test_list_shows_the_columns(client, operator, tenant_a):
+def test_list_shows_the_columns(client, operator_of_a, tenant_a):
     response = client.get(reverse(CHANGELIST))
 
     assert response.status_code == 200
@@ -176,14 +139,14 @@ def test_list_shows_the_columns(client, operator, tenant_a):
         ("q=Salon+Aurora&status__exact=DISCONNECTED", {"Diego Ruiz"}),
     ],
 )
-def test_filters_and_search(client, operator, query, expected):
+def test_filters_and_search(client, operator_of_a, query, expected):
     response = client.get(f"{reverse(CHANGELIST)}?{query}")
 
     assert response.status_code == 200
     assert {row.schedule.name for row in response.context["cl"].result_list} == expected
 
 
-def test_search_by_wix_id(client, operator, tenant_a, aurora):
+def test_search_by_wix_id(client, operator_of_a, tenant_a, aurora):
     wix_id = aurora.connections["Anna Lee"]
 
     response = client.get(f"{reverse(CHANGELIST)}?q={wix_id[:40]}")
@@ -191,7 +154,7 @@ def test_search_by_wix_id(client, operator, tenant_a, aurora):
     assert [row.wix_id for row in response.context["cl"].result_list] == [wix_id]
 
 
-def test_removed_filter(client, wix_sandbox, operator, tenant_a, aurora):
+def test_removed_filter(client, wix_sandbox, operator_of_a, tenant_a, aurora):
     wix_sandbox.remove_connection(aurora.id, aurora.connections["Dana Wu"])
     tenant_refresh(tenant_a)
 
@@ -206,7 +169,7 @@ def test_removed_filter(client, wix_sandbox, operator, tenant_a, aurora):
     assert "Removed from Wix" in html
 
 
-def test_list_query_count_is_constant(client, wix_sandbox, operator, tenant_a, aurora):
+def test_list_query_count_is_constant(client, wix_sandbox, operator_of_a, tenant_a, aurora):
     url = f"{reverse(CHANGELIST)}?removed=all"
     client.get(url)  # warm up the session and content types
     with CaptureQueriesContext(db) as few:
@@ -223,7 +186,7 @@ def test_list_query_count_is_constant(client, wix_sandbox, operator, tenant_a, a
 
 
 def test_list_query_count_bounded_with_django_assert(
-    client, django_assert_max_num_queries, wix_sandbox, operator, tenant_a, aurora
+    client, django_assert_max_num_queries, wix_sandbox, operator_of_a, tenant_a, aurora
 ):
     url = reverse(CHANGELIST)
     client.get(url)
@@ -253,7 +216,7 @@ def test_list_query_count_bounded_with_django_assert(
         ('"Ben Okafor"', {"Ben Okafor"}),
     ],
 )
-def test_search_matches_the_start_of_each_field(client, operator, query, expected):
+def test_search_matches_the_start_of_each_field(client, operator_of_a, query, expected):
     """Search takes the whole text as the start of an email, schedule or tenant name (any case)."""
     response = client.get(reverse(CHANGELIST), {"q": query})
 
@@ -262,20 +225,20 @@ def test_search_matches_the_start_of_each_field(client, operator, query, expecte
     assert {row.schedule.name for row in found if not row.wix_id.startswith(query)} == expected
 
 
-def test_search_by_wix_id_is_a_prefix(client, operator, tenant_a, aurora):
+def test_search_by_wix_id_is_a_prefix(client, operator_of_a, tenant_a, aurora):
     wix_id = aurora.connections["Anna Lee"]
 
     assert client.get(reverse(CHANGELIST), {"q": wix_id[1:20]}).context["cl"].result_count == 0
     assert client.get(reverse(CHANGELIST), {"q": wix_id[:8]}).context["cl"].result_count == 1
 
 
-def test_search_says_what_it_matches(client, operator):
+def test_search_says_what_it_matches(client, operator_of_a):
     html = client.get(reverse(CHANGELIST)).content.decode()
 
     assert "account email, schedule name or tenant name starts with the text" in html
 
 
-def test_staff_list_reads_memberships_once(client, operator, tenant_a):
+def test_staff_list_reads_memberships_once(client, operator_of_a, tenant_a):
     """Every permission check and the sidebar share one read of the user's memberships."""
     url = f"{reverse(CHANGELIST)}?status__exact=ERROR"
     client.get(url)
@@ -290,7 +253,7 @@ def test_staff_list_reads_memberships_once(client, operator, tenant_a):
 
 def test_cached_memberships_follow_changes_to_them(tenant_a, tenant_b):
     """A user object kept across membership changes sees them (the cache is per user object)."""
-    user = staff("sam", viewer=(tenant_a,))
+    user = staff_user("sam", viewer_of=(tenant_a,))
     assert (access.can_see(user, tenant_a), access.can_act(user, tenant_a)) == (True, False)
     assert not access.is_operator_anywhere(user)
 
@@ -306,10 +269,10 @@ def tenant_filter(response):
     return next(f for f in response.context["cl"].filter_specs if f.title == "tenant")
 
 
-def test_tenant_filter_is_a_box_past_fifty_tenants(client, operator, tenant_a, tenant_b):
+def test_tenant_filter_is_a_box_past_fifty_tenants(client, operator_of_a, tenant_a, tenant_b):
     extra = TenantFactory.create_batch(ScopedTenantFilter.MAX_LINKS, name="Gym Nova")
     TenantMembership.objects.bulk_create(
-        TenantMembership(user=operator, tenant=t, role=Role.VIEWER) for t in extra
+        TenantMembership(user=operator_of_a, tenant=t, role=Role.VIEWER) for t in extra
     )
 
     page = client.get(reverse(CHANGELIST), {"status__exact": "ERROR", "q": "ben"})
@@ -348,7 +311,7 @@ def test_tenant_filter_lists_few_tenants_as_links(admin_client, tenant_a, tenant
 # --- Tenant B stays out of sight and reach ----------------------------------------------
 
 
-def test_other_tenant_is_not_listed_filtered_or_searched(client, operator, tenant_b):
+def test_other_tenant_is_not_listed_filtered_or_searched(client, operator_of_a, tenant_b):
     for query in ["", f"?tenant={tenant_b.pk}", "?q=farah", "?q=Studio+Brisa", "?removed=all"]:
         response = client.get(f"{reverse(CHANGELIST)}{query}")
         assert response.status_code == 200, query
@@ -358,7 +321,7 @@ def test_other_tenant_is_not_listed_filtered_or_searched(client, operator, tenan
     assert [name for _, name in tenant_choices] == ["Salon Aurora"]
 
 
-def test_other_tenants_pages_are_not_found(client, operator, tenant_b):
+def test_other_tenants_pages_are_not_found(client, operator_of_a, tenant_b):
     farah = connection(tenant_b, "Farah Haddad")
 
     change = client.get(change_url(farah))
@@ -374,7 +337,7 @@ def test_other_tenants_pages_are_not_found(client, operator, tenant_b):
 
 @pytest.mark.parametrize("action", ConnectionAdmin.actions)
 def test_actions_on_other_tenants_rows_change_nothing(
-    client, wix_sandbox, operator, tenant_b, brisa, action
+    client, wix_sandbox, operator_of_a, tenant_b, brisa, action
 ):
     farah = connection(tenant_b, "Farah Haddad")
     before_wix = wix_sandbox.connection_json(brisa.id, brisa.connections["Farah Haddad"])
@@ -393,7 +356,7 @@ def test_actions_on_other_tenants_rows_change_nothing(
 
 
 def test_viewer_is_offered_no_actions_and_a_forged_action_does_nothing(
-    client, wix_sandbox, viewer, tenant_a, aurora
+    client, wix_sandbox, viewer_of_a, tenant_a, aurora
 ):
     anna = connection(tenant_a, "Anna Lee")
     page = client.get(reverse(CHANGELIST))
@@ -408,7 +371,7 @@ def test_viewer_is_offered_no_actions_and_a_forged_action_does_nothing(
     assert not AuditEvent.objects.exists()
 
 
-def test_viewer_cannot_open_sync_settings(client, viewer, tenant_a):
+def test_viewer_cannot_open_sync_settings(client, viewer_of_a, tenant_a):
     anna = connection(tenant_a, "Anna Lee")
 
     assert client.get(sync_url(anna)).status_code == 403
@@ -419,7 +382,7 @@ def test_viewer_cannot_open_sync_settings(client, viewer, tenant_a):
 def test_selection_across_tenants_acts_only_where_operator(
     client, wix_sandbox, tenant_a, tenant_b, aurora, brisa
 ):
-    client.force_login(staff("mixed", operator=(tenant_a,), viewer=(tenant_b,)))
+    client.force_login(staff_user("mixed", operator_of=(tenant_a,), viewer_of=(tenant_b,)))
     anna, farah = connection(tenant_a, "Anna Lee"), connection(tenant_b, "Farah Haddad")
 
     response = post_action(client, "disable_export", [anna, farah])
@@ -444,7 +407,7 @@ def test_non_staff_is_sent_to_login(client, django_user_model, tenant_a):
 
 def test_staff_without_tenants_sees_nothing(client, tenant_a):
     anna = connection(tenant_a, "Anna Lee")
-    client.force_login(staff("newcomer"))
+    client.force_login(staff_user("newcomer"))
 
     assert client.get(reverse(CHANGELIST)).status_code == 403
     assert client.get(sync_url(anna)).status_code == 404
@@ -453,7 +416,9 @@ def test_staff_without_tenants_sees_nothing(client, tenant_a):
 # --- Disconnect -------------------------------------------------------------------------
 
 
-def test_disconnect_asks_first_then_disconnects(client, wix_sandbox, operator, tenant_a, aurora):
+def test_disconnect_asks_first_then_disconnects(
+    client, wix_sandbox, operator_of_a, tenant_a, aurora
+):
     anna, ben = connection(tenant_a, "Anna Lee"), connection(tenant_a, "Ben Okafor")
 
     asked = post_action(client, "disconnect", [anna, ben])
@@ -484,7 +449,7 @@ def test_disconnect_asks_first_then_disconnects(client, wix_sandbox, operator, t
 
 
 def test_disconnect_of_one_wix_already_disconnected_is_done(
-    client, wix_sandbox, operator, tenant_a, aurora
+    client, wix_sandbox, operator_of_a, tenant_a, aurora
 ):
     wix_sandbox.disconnect_on_wix(aurora.id, aurora.connections["Anna Lee"])
 
@@ -495,7 +460,7 @@ def test_disconnect_of_one_wix_already_disconnected_is_done(
 
 
 def test_disconnect_failure_is_a_message_per_connection(
-    client, wix_sandbox, operator, tenant_a, aurora
+    client, wix_sandbox, operator_of_a, tenant_a, aurora
 ):
     wix_sandbox.faults(aurora.id).server_error(times=1, status=500)
     anna, ben = connection(tenant_a, "Anna Lee"), connection(tenant_a, "Ben Okafor")
@@ -512,7 +477,9 @@ def test_disconnect_failure_is_a_message_per_connection(
     assert AuditEvent.objects.get(action="disconnect", outcome="failed").error_code == "INTERNAL"
 
 
-def test_too_many_rows_are_refused(client, wix_sandbox, operator, tenant_a, aurora, monkeypatch):
+def test_too_many_rows_are_refused(
+    client, wix_sandbox, operator_of_a, tenant_a, aurora, monkeypatch
+):
     from connections.admin import connection_actions as connection_admin
 
     monkeypatch.setattr(connection_admin, "MAX_ACTION_ROWS", 2)
@@ -528,7 +495,7 @@ def test_too_many_rows_are_refused(client, wix_sandbox, operator, tenant_a, auro
 # --- Import and export ------------------------------------------------------------------
 
 
-def test_turn_import_and_export_off_and_on(client, wix_sandbox, operator, tenant_a, aurora):
+def test_turn_import_and_export_off_and_on(client, wix_sandbox, operator_of_a, tenant_a, aurora):
     anna = connection(tenant_a, "Anna Lee")
 
     off = post_action(client, "disable_import", [anna])
@@ -553,7 +520,7 @@ def test_turn_import_and_export_off_and_on(client, wix_sandbox, operator, tenant
     assert (row.import_enabled, row.export_enabled, row.export_mode) == (True, True, "DEDICATED")
 
 
-def test_export_where_the_provider_cannot(client, wix_sandbox, operator, tenant_a, aurora):
+def test_export_where_the_provider_cannot(client, wix_sandbox, operator_of_a, tenant_a, aurora):
     dana, chloe = connection(tenant_a, "Dana Wu"), connection(tenant_a, "Chloe Martin")
     anna = connection(tenant_a, "Anna Lee")
     calls = len(wix_sandbox.requests)
@@ -569,7 +536,7 @@ def test_export_where_the_provider_cannot(client, wix_sandbox, operator, tenant_
     assert wix_sync(wix_sandbox, aurora, "Dana Wu")["syncToCalendar"]["enabled"] is False
 
 
-def test_provider_refusal_from_wix_is_shown(client, wix_sandbox, operator, tenant_a, aurora):
+def test_provider_refusal_from_wix_is_shown(client, wix_sandbox, operator_of_a, tenant_a, aurora):
     """Wix refuses with NOT_SUPPORTED_BY_PROVIDER when the provider changed since the refresh."""
     google = wix_sandbox.site(aurora.id).providers["GOOGLE"]
     wix_sandbox.site(aurora.id).provider_records[google].update_sync_config = False
@@ -583,7 +550,7 @@ def test_provider_refusal_from_wix_is_shown(client, wix_sandbox, operator, tenan
     assert connection(tenant_a, "Anna Lee").import_enabled is True
 
 
-def test_import_change_with_wix_down(client, wix_sandbox, operator, tenant_a, aurora):
+def test_import_change_with_wix_down(client, wix_sandbox, operator_of_a, tenant_a, aurora):
     wix_sandbox.faults(aurora.id).server_error(times=3, status=503)
 
     response = post_action(client, "disable_import", [connection(tenant_a, "Anna Lee")])
@@ -595,7 +562,7 @@ def test_import_change_with_wix_down(client, wix_sandbox, operator, tenant_a, au
 # --- Refresh ----------------------------------------------------------------------------
 
 
-def test_refresh_fetches_each_connection(client, wix_sandbox, operator, tenant_a, aurora):
+def test_refresh_fetches_each_connection(client, wix_sandbox, operator_of_a, tenant_a, aurora):
     wix_sandbox.set_connection_error(
         aurora.id, aurora.connections["Anna Lee"], "EXTERNAL_CALENDAR_DELETED"
     )
@@ -613,7 +580,7 @@ def test_refresh_fetches_each_connection(client, wix_sandbox, operator, tenant_a
     assert row.changes.filter(field="status", new_value="ERROR").exists()
 
 
-def test_refresh_with_wix_down(client, wix_sandbox, operator, tenant_a, aurora):
+def test_refresh_with_wix_down(client, wix_sandbox, operator_of_a, tenant_a, aurora):
     wix_sandbox.faults(aurora.id).server_error(times=3, status=503)
 
     response = post_action(client, "refresh", [connection(tenant_a, "Anna Lee")])
@@ -624,7 +591,9 @@ def test_refresh_with_wix_down(client, wix_sandbox, operator, tenant_a, aurora):
 # --- Reconnect links --------------------------------------------------------------------
 
 
-def test_reconnect_link_for_broken_connections(client, wix_sandbox, operator, tenant_a, aurora):
+def test_reconnect_link_for_broken_connections(
+    client, wix_sandbox, operator_of_a, tenant_a, aurora
+):
     rows = [connection(tenant_a, name) for name in ["Anna Lee", "Ben Okafor", "Diego Ruiz"]]
 
     response = post_action(client, "reconnect_link", rows)
@@ -641,10 +610,7 @@ def test_reconnect_link_for_broken_connections(client, wix_sandbox, operator, te
         f"{ANNA}: not broken (Synced); nothing to reconnect.",
     ]
     # The owner consents; Wix sends them back to the portal's return page.
-    answer = requests.post(
-        request.oauth_url, data={"action": "approve"}, allow_redirects=False, timeout=5
-    )
-    back = urlsplit(answer.headers["Location"])
+    back = urlsplit(consent(request.oauth_url, "approve"))
     assert (back.scheme, back.netloc) == ("http", "testserver")
     returned = client.get(f"{back.path}?{back.query}")
     assert returned.status_code == 200
@@ -652,7 +618,7 @@ def test_reconnect_link_for_broken_connections(client, wix_sandbox, operator, te
     assert parse_qs(back.query)["connectionId"]
 
 
-def test_reconnect_link_when_wix_fails(client, wix_sandbox, operator, tenant_a, aurora):
+def test_reconnect_link_when_wix_fails(client, wix_sandbox, operator_of_a, tenant_a, aurora):
     wix_sandbox.faults(aurora.id).server_error(times=1, status=500)
 
     response = post_action(client, "reconnect_link", [connection(tenant_a, "Ben Okafor")])
@@ -661,7 +627,7 @@ def test_reconnect_link_when_wix_fails(client, wix_sandbox, operator, tenant_a, 
     assert not ConnectRequest.objects.exists()
 
 
-def test_reconnect_link_refused_by_provider(client, wix_sandbox, operator, tenant_a, aurora):
+def test_reconnect_link_refused_by_provider(client, wix_sandbox, operator_of_a, tenant_a, aurora):
     microsoft = wix_sandbox.site(aurora.id).providers["MICROSOFT"]
     wix_sandbox.site(aurora.id).provider_records[microsoft].connect_methods = ("CREDENTIALS",)
 
@@ -675,7 +641,9 @@ def test_reconnect_link_refused_by_provider(client, wix_sandbox, operator, tenan
 # --- The change page --------------------------------------------------------------------
 
 
-def test_change_page_is_read_only_with_history(client, wix_sandbox, operator, tenant_a, aurora):
+def test_change_page_is_read_only_with_history(
+    client, wix_sandbox, operator_of_a, tenant_a, aurora
+):
     post_action(client, "disable_import", [connection(tenant_a, "Anna Lee")])
     anna = connection(tenant_a, "Anna Lee")
 
@@ -710,7 +678,7 @@ def test_change_page_is_read_only_with_history(client, wix_sandbox, operator, te
     assert 'name="_save"' not in html
 
 
-def test_mirror_rows_cannot_be_added_changed_or_deleted(client, operator, tenant_a):
+def test_mirror_rows_cannot_be_added_changed_or_deleted(client, operator_of_a, tenant_a):
     anna = connection(tenant_a, "Anna Lee")
 
     assert client.get(reverse("admin:connections_connection_add")).status_code == 403
@@ -723,7 +691,7 @@ def test_mirror_rows_cannot_be_added_changed_or_deleted(client, operator, tenant
 # --- Sync settings ----------------------------------------------------------------------
 
 
-def test_sync_settings_choose_calendars(client, wix_sandbox, operator, tenant_a, aurora):
+def test_sync_settings_choose_calendars(client, wix_sandbox, operator_of_a, tenant_a, aurora):
     anna = connection(tenant_a, "Anna Lee")
 
     page = client.get(sync_url(anna))
@@ -786,7 +754,9 @@ def test_sync_settings_choose_calendars(client, wix_sandbox, operator, tenant_a,
     }
 
 
-def test_sync_settings_offer_only_what_the_provider_can(client, wix_sandbox, operator, tenant_a):
+def test_sync_settings_offer_only_what_the_provider_can(
+    client, wix_sandbox, operator_of_a, tenant_a
+):
     ben, dana = connection(tenant_a, "Ben Okafor"), connection(tenant_a, "Dana Wu")
 
     microsoft = client.get(sync_url(ben)).context["form"]
@@ -801,7 +771,7 @@ def test_sync_settings_offer_only_what_the_provider_can(client, wix_sandbox, ope
     assert len(wix_sandbox.requests) == wix_calls  # no List Calendars for Zoho
 
 
-def test_sync_settings_refuse_a_forged_mode(client, wix_sandbox, operator, tenant_a, aurora):
+def test_sync_settings_refuse_a_forged_mode(client, wix_sandbox, operator_of_a, tenant_a, aurora):
     ben = connection(tenant_a, "Ben Okafor")
     calls = len(wix_sandbox.requests)
 
@@ -818,7 +788,7 @@ def test_sync_settings_refuse_a_forged_mode(client, wix_sandbox, operator, tenan
     assert not AuditEvent.objects.exists()
 
 
-def test_sync_settings_need_a_calendar(client, operator, tenant_a):
+def test_sync_settings_need_a_calendar(client, operator_of_a, tenant_a):
     response = client.post(
         sync_url(connection(tenant_a, "Anna Lee")),
         {"import_enabled": "on", "import_mode": "CALENDARS", "export_mode": "DEDICATED"},
@@ -829,7 +799,9 @@ def test_sync_settings_need_a_calendar(client, operator, tenant_a):
     }
 
 
-def test_sync_settings_of_a_provider_that_allows_no_change(client, wix_sandbox, operator, tenant_a):
+def test_sync_settings_of_a_provider_that_allows_no_change(
+    client, wix_sandbox, operator_of_a, tenant_a
+):
     chloe = connection(tenant_a, "Chloe Martin")
     calls = len(wix_sandbox.requests)
 
@@ -848,7 +820,7 @@ def test_sync_settings_of_a_provider_that_allows_no_change(client, wix_sandbox, 
 
 
 def test_sync_settings_when_calendars_cannot_be_loaded(
-    client, wix_sandbox, operator, tenant_a, aurora
+    client, wix_sandbox, operator_of_a, tenant_a, aurora
 ):
     anna = connection(tenant_a, "Anna Lee")
     wix_sandbox.faults(aurora.id).server_error(times=1, status=500)
@@ -872,7 +844,7 @@ def test_sync_settings_when_calendars_cannot_be_loaded(
 
 
 def test_sync_settings_of_a_disconnected_connection(
-    client, wix_sandbox, operator, tenant_a, aurora
+    client, wix_sandbox, operator_of_a, tenant_a, aurora
 ):
     wix_sandbox.disconnect_on_wix(aurora.id, aurora.connections["Anna Lee"])
     anna = connection(tenant_a, "Anna Lee")
@@ -892,7 +864,9 @@ def test_sync_settings_of_a_disconnected_connection(
     assert connection(tenant_a, "Anna Lee").import_enabled is True
 
 
-def test_sync_settings_when_wix_fails_on_submit(client, wix_sandbox, operator, tenant_a, aurora):
+def test_sync_settings_when_wix_fails_on_submit(
+    client, wix_sandbox, operator_of_a, tenant_a, aurora
+):
     dana = connection(tenant_a, "Dana Wu")
     wix_sandbox.faults(aurora.id).server_error(times=3, status=503)
 
@@ -904,7 +878,9 @@ def test_sync_settings_when_wix_fails_on_submit(client, wix_sandbox, operator, t
     assert wix_sync(wix_sandbox, aurora, "Dana Wu")["listEventFromCalendars"]["enabled"] is True
 
 
-def test_sync_settings_refused_by_wix_provider(client, wix_sandbox, operator, tenant_a, aurora):
+def test_sync_settings_refused_by_wix_provider(
+    client, wix_sandbox, operator_of_a, tenant_a, aurora
+):
     zoho = wix_sandbox.site(aurora.id).providers["OTHER"]
     wix_sandbox.site(aurora.id).provider_records[zoho].list_event_from_calendars = "NOT_SUPPORTED"
 

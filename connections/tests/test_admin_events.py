@@ -9,9 +9,8 @@ from django.utils import timezone
 
 from connections import selectors
 from connections.models import Schedule
-from connections.services.refresh import tenant_refresh
-
-from .tenant_admin_helpers import client_for, member, messages_of, mirrored_site, url
+from connections.tests.builders import add_site, refreshed_tenant, tenant_admin_url
+from tenants.tests.builders import admin_client_for, messages_of, staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -19,23 +18,12 @@ WEEK = {"start": "2030-03-04", "end": "2030-03-10"}
 
 
 @pytest.fixture
-def mirrored(tenant):
-    tenant_refresh(tenant)
-    return tenant
-
-
-@pytest.fixture
-def viewer(mirrored):
-    return member("victor", mirrored, role="viewer")
-
-
-@pytest.fixture
 def client(viewer):
-    return client_for(viewer)
+    return admin_client_for(viewer)
 
 
 def events(client, tenant, **params):
-    return client.get(url("events", tenant.pk), params)
+    return client.get(tenant_admin_url("events", tenant.pk), params)
 
 
 def expected(tenant, *, include_titles=False, schedules=(), **week):
@@ -180,7 +168,7 @@ def test_wix_error_is_a_message_not_a_500(wix_sandbox, site, client, mirrored):
 
 
 def test_member_of_a_cannot_list_bs_events_or_use_bs_schedules(wix_sandbox, client, mirrored):
-    _, other = mirrored_site(wix_sandbox, "Barber Bravo")
+    other = refreshed_tenant(wix_sandbox, add_site(wix_sandbox, "Barber Bravo"))
     calls = len(wix_sandbox.requests)
 
     foreign = events(client, other, **WEEK)
@@ -193,6 +181,8 @@ def test_member_of_a_cannot_list_bs_events_or_use_bs_schedules(wix_sandbox, clie
 
 
 def test_staff_without_membership_gets_404(mirrored):
-    response = client_for(member("nobody")).get(url("events", mirrored.pk), WEEK)
+    response = admin_client_for(staff_user("nobody")).get(
+        tenant_admin_url("events", mirrored.pk), WEEK
+    )
 
     assert response.status_code == 404

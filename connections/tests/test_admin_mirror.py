@@ -10,9 +10,8 @@ from django.urls import reverse
 
 from connections.models import ConnectionChange, Provider, RefreshRun, Schedule
 from connections.services.refresh import tenant_refresh
-
-from .admin_helpers import add_site, connection, staff
-from .admin_helpers import tenant_for as make_tenant
+from connections.tests.builders import add_site, connection
+from tenants.tests.builders import staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -48,32 +47,11 @@ def aurora(wix_sandbox):
 
 
 @pytest.fixture
-def brisa(wix_sandbox):
-    return add_site(
-        wix_sandbox,
-        "Studio Brisa",
-        [{"name": "Farah Haddad", "calendar_type": "GOOGLE", "email": "farah@brisa.test"}],
-    )
-
-
-@pytest.fixture
-def tenant_a(wix_sandbox, aurora):
-    return make_tenant(wix_sandbox, aurora)
-
-
-@pytest.fixture
-def tenant_b(wix_sandbox, brisa):
-    tenant = make_tenant(wix_sandbox, brisa)
+def tenant_b(tenant_b, wix_sandbox, brisa):
+    """The conftest's Studio Brisa, with a failed refresh run besides its good one."""
     wix_sandbox.faults(brisa.id).server_error(times=1, status=500)
-    tenant_refresh(tenant)  # a failed run of tenant B
-    return tenant
-
-
-@pytest.fixture
-def operator(client, tenant_a, tenant_b):
-    user = staff("olga", operator=(tenant_a,))
-    client.force_login(user)
-    return user
+    tenant_refresh(tenant_b)
+    return tenant_b
 
 
 def rows(response) -> list:
@@ -85,7 +63,7 @@ def tenants_of(response) -> set[str]:
 
 
 @pytest.mark.parametrize("model_name", MODELS)
-def test_lists_show_own_tenant_only(client, operator, tenant_a, tenant_b, model_name):
+def test_lists_show_own_tenant_only(client, operator_of_a, tenant_a, tenant_b, model_name):
     for query in ["", ALL.get(model_name, "?"), f"?tenant={tenant_a.pk}"]:
         response = client.get(url(model_name) + query)
         assert response.status_code == 200, query
@@ -106,7 +84,7 @@ def test_superuser_sees_every_tenant(admin_client, tenant_a, tenant_b, model_nam
 
 
 @pytest.mark.parametrize("model_name", MODELS)
-def test_other_tenants_rows_are_not_found(client, operator, tenant_a, tenant_b, model_name):
+def test_other_tenants_rows_are_not_found(client, operator_of_a, tenant_a, tenant_b, model_name):
     model = MODELS[model_name]
     own = model.objects.filter(tenant=tenant_a).first()
     other = model.objects.filter(tenant=tenant_b).first()
@@ -120,7 +98,7 @@ def test_other_tenants_rows_are_not_found(client, operator, tenant_a, tenant_b, 
 @pytest.mark.parametrize("model_name", MODELS)
 @pytest.mark.parametrize("role", ["viewer", "operator"])
 def test_rows_cannot_be_added_changed_or_deleted(client, tenant_a, tenant_b, model_name, role):
-    client.force_login(staff("someone", **{role: (tenant_a,)}))
+    client.force_login(staff_user("someone", **{f"{role}_of": (tenant_a,)}))
     model = MODELS[model_name]
     own = model.objects.filter(tenant=tenant_a).first()
     other = model.objects.filter(tenant=tenant_b).first()
@@ -158,7 +136,7 @@ def grow(wix_sandbox, aurora, tenant_a, model_name: str) -> None:
 
 @pytest.mark.parametrize("model_name", MODELS)
 def test_list_query_count_is_constant(
-    client, django_assert_max_num_queries, wix_sandbox, aurora, operator, tenant_a, model_name
+    client, django_assert_max_num_queries, wix_sandbox, aurora, operator_of_a, tenant_a, model_name
 ):
     list_url = url(model_name) + ALL.get(model_name, "")
     client.get(list_url)
@@ -172,7 +150,7 @@ def test_list_query_count_is_constant(
     assert len(rows(response)) >= 30
 
 
-def test_refresh_run_list_and_page(client, wix_sandbox, aurora, operator, tenant_a):
+def test_refresh_run_list_and_page(client, wix_sandbox, aurora, operator_of_a, tenant_a):
     microsoft = aurora.providers["MICROSOFT"]
     wix_sandbox.faults(aurora.id).fail_provider(microsoft)
     partial = tenant_refresh(tenant_a)
@@ -193,7 +171,9 @@ def test_refresh_run_list_and_page(client, wix_sandbox, aurora, operator, tenant
     assert client.get(url("refreshrun") + "?outcome__exact=failed").context["cl"].result_count == 1
 
 
-def test_change_list_of_one_connection(client, wix_sandbox, aurora, operator, tenant_a, tenant_b):
+def test_change_list_of_one_connection(
+    client, wix_sandbox, aurora, operator_of_a, tenant_a, tenant_b
+):
     wix_sandbox.set_connection_error(aurora.id, aurora.connections["Anna Lee"], "TOKEN_REVOKED")
     tenant_refresh(tenant_a)
     anna = connection(tenant_a, "Anna Lee")
@@ -221,7 +201,7 @@ def test_change_list_of_one_connection(client, wix_sandbox, aurora, operator, te
     ],
 )
 def test_autocomplete_is_scoped(
-    client, operator, tenant_a, tenant_b, model_name, field_name, expected
+    client, operator_of_a, tenant_a, tenant_b, model_name, field_name, expected
 ):
     endpoint = reverse("admin:autocomplete")
     query = f"?app_label=connections&model_name={model_name}&field_name={field_name}"
@@ -237,7 +217,7 @@ def test_autocomplete_is_scoped(
 
 
 def test_autocomplete_for_staff_without_tenants_is_refused(client, tenant_a):
-    client.force_login(staff("newcomer"))
+    client.force_login(staff_user("newcomer"))
     query = "?app_label=connections&model_name=connection&field_name=schedule&term="
 
     assert client.get(reverse("admin:autocomplete") + query).status_code == 403

@@ -10,18 +10,11 @@ from django.utils import timezone
 from common.badges import badge
 from connections.models import Connection, Job, RefreshRun
 from connections.services.refresh import tenant_refresh
+from connections.tests.builders import add_site, connection_url, refreshed_tenant, tenant_admin_url
 from portal.admin.tenants import ago
 from tenants.models import AuditEvent, Tenant, TenantMembership, secret_hint
+from tenants.tests.builders import admin_client_for, messages_of, staff_user
 from tenants.tests.factories import TenantFactory, WixAppFactory
-
-from .tenant_admin_helpers import (
-    client_for,
-    connection_url,
-    member,
-    messages_of,
-    mirrored_site,
-    url,
-)
 
 pytestmark = pytest.mark.django_db
 
@@ -32,30 +25,14 @@ REFRESH_STARTED = (
 
 
 @pytest.fixture
-def mirrored(tenant):
-    tenant_refresh(tenant)
-    return tenant
-
-
-@pytest.fixture
 def other(wix_sandbox):
     """Tenant B: another client site, with its own member."""
-    return mirrored_site(wix_sandbox, "Barber Bravo")[1]
-
-
-@pytest.fixture
-def operator(mirrored):
-    return member("olga", mirrored)
-
-
-@pytest.fixture
-def viewer(mirrored):
-    return member("victor", mirrored, role="viewer")
+    return refreshed_tenant(wix_sandbox, add_site(wix_sandbox, "Barber Bravo"))
 
 
 def act(client, action, *tenants, follow=True):
     return client.post(
-        url("changelist"),
+        tenant_admin_url("changelist"),
         {"action": action, "_selected_action": [t.pk for t in tenants]},
         follow=follow,
     )
@@ -74,7 +51,7 @@ def test_list_shows_counts_by_status_refresh_and_credentials(
     tenant_refresh(tenant)
     assert Connection.objects.filter(removed_at__isnull=False).count() == 1
 
-    html = admin_client.get(url("changelist")).content.decode()
+    html = admin_client.get(tenant_admin_url("changelist")).content.decode()
 
     assert badge("SYNCED", "Synced", count=1) in html
     assert badge("ERROR", "Error", count=1) in html
@@ -86,7 +63,7 @@ def test_list_shows_counts_by_status_refresh_and_credentials(
 def test_list_without_connections_or_refreshes(admin_client):
     TenantFactory(name="Fresh Site")
 
-    response = admin_client.get(url("changelist"))
+    response = admin_client.get(tenant_admin_url("changelist"))
 
     row = response.content.decode().split("Fresh Site", 1)[1]
     assert "never" in row
@@ -122,20 +99,20 @@ def many_tenants(count: int, user) -> None:
 
 def list_queries(client) -> int:
     with CaptureQueriesContext(db_connection) as queries:
-        response = client.get(url("changelist"), {"last_refresh": "ok"})
+        response = client.get(tenant_admin_url("changelist"), {"last_refresh": "ok"})
     assert response.status_code == 200
     return len(queries)
 
 
 def test_list_query_count_is_constant_in_the_number_of_tenants(django_assert_max_num_queries):
-    user = member("olga")
-    client = client_for(user)
+    user = staff_user("olga")
+    client = admin_client_for(user)
     many_tenants(2, user)
     few = list_queries(client)
     many_tenants(23, user)
 
     with django_assert_max_num_queries(few):
-        response = client.get(url("changelist"), {"last_refresh": "ok"})
+        response = client.get(tenant_admin_url("changelist"), {"last_refresh": "ok"})
 
     assert response.context["cl"].result_count == 25
     assert response.content.decode().count(badge("ERROR", "Error", count=1)) == 25
@@ -147,7 +124,7 @@ def test_filters_and_search(wix_sandbox, mirrored, other, admin_client):
     quiet = TenantFactory(name="Quiet Site", is_active=False)
 
     def names(**params):
-        response = admin_client.get(url("changelist"), params)
+        response = admin_client.get(tenant_admin_url("changelist"), params)
         return sorted(t.name for t in response.context["cl"].result_list)
 
     assert names(last_refresh="failed") == ["Barber Bravo"]
@@ -167,7 +144,7 @@ def test_filters_and_search(wix_sandbox, mirrored, other, admin_client):
 def test_refresh_now_queues_and_the_page_shows_the_outcome(
     operator, mirrored, django_capture_on_commit_callbacks
 ):
-    client = client_for(operator)
+    client = admin_client_for(operator)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = act(client, "refresh_now", mirrored)
@@ -185,7 +162,7 @@ def test_refresh_now_queues_and_the_page_shows_the_outcome(
         "admin",
     )
     assert event.parameters == {"job": str(Job.objects.get().pk), "trigger": "admin"}
-    page = client.get(url("change", mirrored.pk)).content.decode()
+    page = client.get(tenant_admin_url("change", mirrored.pk)).content.decode()
     assert "Recent refreshes" in page
     assert "<td>admin</td>" in page
 
@@ -194,7 +171,7 @@ def test_refresh_now_failing_in_wix_shows_a_failed_run(
     wix_sandbox, site, operator, mirrored, django_capture_on_commit_callbacks
 ):
     wix_sandbox.faults(site.id).server_error(times=100, status=500)
-    client = client_for(operator)
+    client = admin_client_for(operator)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = act(client, "refresh_now", mirrored)
@@ -203,10 +180,10 @@ def test_refresh_now_failing_in_wix_shows_a_failed_run(
     assert messages_of(response) == [REFRESH_STARTED.format(mirrored.name)]
     run = RefreshRun.objects.for_tenant(mirrored).filter(trigger="admin").first()
     assert run.outcome == "failed"
-    page = client.get(url("change", mirrored.pk)).content.decode()
+    page = client.get(tenant_admin_url("change", mirrored.pk)).content.decode()
     assert badge("failed", "Failed") in page
     assert f"{run.error_code}: {run.error_message}" in page
-    listing = client.get(url("changelist")).content.decode()
+    listing = client.get(tenant_admin_url("changelist")).content.decode()
     assert f"{badge('failed', 'Failed')} just now" in listing
 
 
@@ -224,13 +201,13 @@ def test_refresh_now_skips_inactive_tenants(admin_client, django_capture_on_comm
 
 
 def test_verify_credentials_ok(operator, mirrored):
-    response = act(client_for(operator), "verify_credentials", mirrored)
+    response = act(admin_client_for(operator), "verify_credentials", mirrored)
 
     assert messages_of(response) == [f"{mirrored.name}: credentials OK."]
     mirrored.refresh_from_db()
     assert mirrored.credentials_status == "ok"
     assert AuditEvent.objects.get(action="verify_credentials").outcome == "ok"
-    html = client_for(operator).get(url("changelist")).content.decode()
+    html = admin_client_for(operator).get(tenant_admin_url("changelist")).content.decode()
     assert f"{badge('ok', 'OK')} checked just now" in html
 
 
@@ -238,7 +215,7 @@ def test_verify_wrong_credentials_says_why(wix_sandbox, site, mirrored, operator
     mirrored.api_key = wix_sandbox.create_api_key("another-account")
     mirrored.save()
 
-    response = act(client_for(operator), "verify_credentials", mirrored)
+    response = act(admin_client_for(operator), "verify_credentials", mirrored)
 
     mirrored.refresh_from_db()
     assert mirrored.credentials_status == "failed"
@@ -256,10 +233,10 @@ def test_verify_wrong_credentials_says_why(wix_sandbox, site, mirrored, operator
 def test_change_page_shows_the_mirror_read_only(
     site, mirrored, operator, django_assert_max_num_queries
 ):
-    client = client_for(operator)
+    client = admin_client_for(operator)
 
     with django_assert_max_num_queries(45):
-        response = client.get(url("change", mirrored.pk))
+        response = client.get(tenant_admin_url("change", mirrored.pk))
 
     html = response.content.decode()
     for text in [
@@ -278,29 +255,29 @@ def test_change_page_shows_the_mirror_read_only(
     assert secret_hint(mirrored.api_key).capitalize() in html
     assert 'name="api_key"' not in html
     assert mirrored.api_key not in html
-    assert f'href="{url("connect", mirrored.pk)}"' in html
-    assert f'href="{url("events", mirrored.pk)}"' in html
+    assert f'href="{tenant_admin_url("connect", mirrored.pk)}"' in html
+    assert f'href="{tenant_admin_url("events", mirrored.pk)}"' in html
     assert f'href="{connection_url(anna)}"' in html
 
 
 def test_change_page_query_count_does_not_grow_with_connections(
     wix_sandbox, site, mirrored, operator
 ):
-    client = client_for(operator)
+    client = admin_client_for(operator)
     with CaptureQueriesContext(db_connection) as few:
-        client.get(url("change", mirrored.pk))
+        client.get(tenant_admin_url("change", mirrored.pk))
     for n in range(20):
         schedule = wix_sandbox.add_schedule(site.id, name=f"Staff {n}")
         wix_sandbox.add_connection(site.id, schedule_id=schedule)
     tenant_refresh(mirrored)
     with CaptureQueriesContext(db_connection) as many:
-        client.get(url("change", mirrored.pk))
+        client.get(tenant_admin_url("change", mirrored.pk))
 
     assert len(many) == len(few)
 
 
 def test_operator_changes_their_tenant_but_cannot_add_or_delete(mirrored, operator):
-    client = client_for(operator)
+    client = admin_client_for(operator)
     form = {
         "name": "Salon Aurora Renamed",
         "site_id": mirrored.site_id,
@@ -311,14 +288,14 @@ def test_operator_changes_their_tenant_but_cannot_add_or_delete(mirrored, operat
         "api_key": "",
     }
 
-    response = client.post(url("change", mirrored.pk), form)
+    response = client.post(tenant_admin_url("change", mirrored.pk), form)
 
     assert response.status_code == 302
     mirrored.refresh_from_db()
     assert mirrored.name == "Salon Aurora Renamed"
     assert mirrored.api_key  # kept
-    assert client.get(url("add")).status_code == 403
-    assert client.post(url("delete", mirrored.pk), {"post": "yes"}).status_code == 403
+    assert client.get(tenant_admin_url("add")).status_code == 403
+    assert client.post(tenant_admin_url("delete", mirrored.pk), {"post": "yes"}).status_code == 403
     assert Tenant.objects.filter(pk=mirrored.pk).exists()
 
 
@@ -326,10 +303,10 @@ def test_operator_changes_their_tenant_but_cannot_add_or_delete(mirrored, operat
 
 
 def test_viewer_sees_the_page_without_the_key_or_actions(mirrored, viewer):
-    client = client_for(viewer)
+    client = admin_client_for(viewer)
 
-    listing = client.get(url("changelist"))
-    page = client.get(url("change", mirrored.pk))
+    listing = client.get(tenant_admin_url("changelist"))
+    page = client.get(tenant_admin_url("change", mirrored.pk))
 
     assert listing.status_code == 200
     assert 'name="action"' not in listing.content.decode()
@@ -337,24 +314,24 @@ def test_viewer_sees_the_page_without_the_key_or_actions(mirrored, viewer):
     assert page.status_code == 200
     assert mirrored.api_key not in html
     assert secret_hint(mirrored.api_key).capitalize() in html
-    assert url("connect", mirrored.pk) not in html
-    assert f'href="{url("events", mirrored.pk)}"' in html
+    assert tenant_admin_url("connect", mirrored.pk) not in html
+    assert f'href="{tenant_admin_url("events", mirrored.pk)}"' in html
     assert 'name="api_key"' not in html
 
 
 def test_viewer_forged_posts_do_nothing(mirrored, viewer, django_capture_on_commit_callbacks):
-    client = client_for(viewer)
+    client = admin_client_for(viewer)
     runs = RefreshRun.objects.count()
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         refresh = act(client, "refresh_now", mirrored)
     verify = act(client, "verify_credentials", mirrored)
     change = client.post(
-        url("change", mirrored.pk),
+        tenant_admin_url("change", mirrored.pk),
         {"name": "Hijacked", "site_id": mirrored.site_id, "api_key": ""},
     )
     revert = client.post(
-        url("simple_history", mirrored.pk, mirrored.history.first().history_id),
+        tenant_admin_url("simple_history", mirrored.pk, mirrored.history.first().history_id),
         {"name": "Hijacked", "site_id": mirrored.site_id, "api_key": "x" * 20},
     )
 
@@ -376,14 +353,16 @@ def test_viewer_forged_posts_do_nothing(mirrored, viewer, django_capture_on_comm
 
 
 def test_member_of_a_sees_nothing_of_b(mirrored, other, operator):
-    client = client_for(operator)
+    client = admin_client_for(operator)
 
-    listing = client.get(url("changelist"))
-    searched = client.get(url("changelist"), {"q": other.name})
-    filtered = client.get(url("changelist"), {"last_refresh": "ok"})
-    change = client.get(url("change", other.pk))
-    history = client.get(url("history", other.pk))
-    past = client.get(url("simple_history", other.pk, other.history.first().history_id))
+    listing = client.get(tenant_admin_url("changelist"))
+    searched = client.get(tenant_admin_url("changelist"), {"q": other.name})
+    filtered = client.get(tenant_admin_url("changelist"), {"last_refresh": "ok"})
+    change = client.get(tenant_admin_url("change", other.pk))
+    history = client.get(tenant_admin_url("history", other.pk))
+    past = client.get(
+        tenant_admin_url("simple_history", other.pk, other.history.first().history_id)
+    )
 
     assert [t.name for t in listing.context["cl"].result_list] == [mirrored.name]
     assert other.name not in listing.content.decode()
@@ -396,14 +375,14 @@ def test_member_of_a_sees_nothing_of_b(mirrored, other, operator):
     for response in (change, history, past):
         assert other.name not in response.content.decode()
         assert other.site_id not in response.content.decode()
-    assert client.get(url("connect", other.pk)).status_code == 404
-    assert client.get(url("events", other.pk)).status_code == 404
+    assert client.get(tenant_admin_url("connect", other.pk)).status_code == 404
+    assert client.get(tenant_admin_url("events", other.pk)).status_code == 404
 
 
 def test_actions_on_b_by_a_do_nothing_to_b(
     mirrored, other, operator, django_capture_on_commit_callbacks
 ):
-    client = client_for(operator)
+    client = admin_client_for(operator)
     runs = RefreshRun.objects.for_tenant(other).count()
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -421,12 +400,12 @@ def test_actions_on_b_by_a_do_nothing_to_b(
 def test_selection_is_narrowed_to_operable_tenants(
     mirrored, other, django_capture_on_commit_callbacks
 ):
-    user = member("olga", mirrored)
+    user = staff_user("olga", operator_of=(mirrored,))
     TenantMembership.objects.create(user=user, tenant=other, role="viewer")
     runs = RefreshRun.objects.for_tenant(other).count()
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = act(client_for(user), "refresh_now", mirrored, other)
+        response = act(admin_client_for(user), "refresh_now", mirrored, other)
 
     assert len(callbacks) == 1
     assert messages_of(response) == [
@@ -437,16 +416,16 @@ def test_selection_is_narrowed_to_operable_tenants(
 
 
 def test_staff_without_membership_sees_no_tenant(mirrored):
-    client = client_for(member("nobody"))
+    client = admin_client_for(staff_user("nobody"))
 
-    assert client.get(url("changelist")).status_code == 403
-    assert client.get(url("change", mirrored.pk)).status_code in (302, 403)
-    assert client.get(url("connect", mirrored.pk)).status_code == 404
-    assert client.get(url("events", mirrored.pk)).status_code == 404
+    assert client.get(tenant_admin_url("changelist")).status_code == 403
+    assert client.get(tenant_admin_url("change", mirrored.pk)).status_code in (302, 403)
+    assert client.get(tenant_admin_url("connect", mirrored.pk)).status_code == 404
+    assert client.get(tenant_admin_url("events", mirrored.pk)).status_code == 404
 
 
 def test_superuser_grants_access_on_the_tenant_page_and_it_is_audited(admin_client, mirrored):
-    staff = member("nadia")
+    staff = staff_user("nadia")
     form = {
         "name": mirrored.name,
         "site_id": mirrored.site_id,
@@ -461,7 +440,7 @@ def test_superuser_grants_access_on_the_tenant_page_and_it_is_audited(admin_clie
         "memberships-0-role": "viewer",
     }
 
-    response = admin_client.post(url("change", mirrored.pk), form)
+    response = admin_client.post(tenant_admin_url("change", mirrored.pk), form)
 
     assert response.status_code == 302
     assert TenantMembership.objects.get(user=staff, tenant=mirrored).role == "viewer"
@@ -470,7 +449,7 @@ def test_superuser_grants_access_on_the_tenant_page_and_it_is_audited(admin_clie
 
 
 def test_members_inline_is_for_superusers_only(operator, mirrored):
-    page = client_for(operator).get(url("change", mirrored.pk))
+    page = admin_client_for(operator).get(tenant_admin_url("change", mirrored.pk))
 
     assert page.status_code == 200
     assert "memberships-TOTAL_FORMS" not in page.content.decode()
@@ -479,7 +458,7 @@ def test_members_inline_is_for_superusers_only(operator, mirrored):
 def test_operators_are_offered_no_way_in_and_no_wix_app(operator, mirrored):
     WixAppFactory(name="Another agency app")
 
-    page = client_for(operator).get(url("change", mirrored.pk)).content.decode()
+    page = admin_client_for(operator).get(tenant_admin_url("change", mirrored.pk)).content.decode()
 
     for field in ("site_id", "wix_app", "instance_id", "api_key", "clear_api_key"):
         assert f'name="{field}"' not in page

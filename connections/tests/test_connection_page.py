@@ -11,11 +11,10 @@ from django.test import Client
 from django.urls import reverse
 
 from connections.models import CALENDAR_TYPE_LABELS, Connection, ConnectRequest, choices
+from connections.tests.builders import CHANGELIST, add_site, connection
 from tenants.models import AuditEvent
+from tenants.tests.builders import messages_of, staff_user
 from wixapi import types as wix
-
-from .admin_helpers import CHANGELIST, add_site, connection, messages_of, staff
-from .admin_helpers import tenant_for as make_tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -47,37 +46,6 @@ def aurora(wix_sandbox):
             },
         ],
     )
-
-
-@pytest.fixture
-def tenant_a(wix_sandbox, aurora):
-    return make_tenant(wix_sandbox, aurora)
-
-
-@pytest.fixture
-def tenant_b(wix_sandbox):
-    brisa = add_site(
-        wix_sandbox,
-        "Studio Brisa",
-        [{"name": "Farah Haddad", "calendar_type": "GOOGLE", "email": "farah@brisa.test"}],
-    )
-    return make_tenant(wix_sandbox, brisa)
-
-
-@pytest.fixture
-def operator(client, tenant_a, tenant_b):
-    """Operator of Salon Aurora only, logged in."""
-    user = staff("olga", operator=(tenant_a,))
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
-def viewer(client, tenant_a, tenant_b):
-    """Viewer of Salon Aurora only, logged in."""
-    user = staff("vera", viewer=(tenant_a,))
-    client.force_login(user)
-    return user
 
 
 def change_url(row) -> str:
@@ -122,7 +90,7 @@ def wix_json(sandbox, tenant, row) -> dict:
         ("Diego Ruiz", {"portal-refresh"}),
     ],
 )
-def test_operator_sees_the_buttons_that_make_sense(client, operator, tenant_a, name, expected):
+def test_operator_sees_the_buttons_that_make_sense(client, operator_of_a, tenant_a, name, expected):
     row = connection(tenant_a, name)
 
     html = client.get(change_url(row)).content.decode()
@@ -146,7 +114,7 @@ def test_superuser_sees_the_buttons(admin_client, tenant_a):
     assert buttons(html) == BUTTONS | {"sync"}
 
 
-def test_viewer_sees_no_buttons(client, viewer, tenant_a):
+def test_viewer_sees_no_buttons(client, viewer_of_a, tenant_a):
     for name in ["Anna Lee", "Ben Okafor", "Diego Ruiz"]:
         row = connection(tenant_a, name)
         response = client.get(change_url(row))
@@ -159,7 +127,7 @@ def test_viewer_sees_no_buttons(client, viewer, tenant_a):
 
 def test_operator_of_one_tenant_sees_no_buttons_on_another(client, tenant_a, tenant_b):
     """Operator of one tenant, viewer of another: buttons only on her own tenant's rows."""
-    client.force_login(staff("mixed", operator=(tenant_b,), viewer=(tenant_a,)))
+    client.force_login(staff_user("mixed", operator_of=(tenant_b,), viewer_of=(tenant_a,)))
 
     html = client.get(change_url(connection(tenant_a, "Ben Okafor"))).content.decode()
     assert buttons(html) == set()
@@ -167,7 +135,9 @@ def test_operator_of_one_tenant_sees_no_buttons_on_another(client, tenant_a, ten
     assert buttons(html) == {"portal-refresh", "sync", "portal-disconnect"}
 
 
-def test_other_tenants_staff_find_neither_page_nor_actions(client, wix_sandbox, operator, tenant_b):
+def test_other_tenants_staff_find_neither_page_nor_actions(
+    client, wix_sandbox, operator_of_a, tenant_b
+):
     farah = connection(tenant_b, "Farah Haddad")
     before, calls = wix_json(wix_sandbox, tenant_b, farah), len(wix_sandbox.requests)
 
@@ -184,7 +154,7 @@ def test_other_tenants_staff_find_neither_page_nor_actions(client, wix_sandbox, 
 # --- Buttons: what they do and refuse -----------------------------------------------------
 
 
-def test_actions_answer_posts_only(client, wix_sandbox, operator, tenant_a):
+def test_actions_answer_posts_only(client, wix_sandbox, operator_of_a, tenant_a):
     anna = connection(tenant_a, "Anna Lee")
     calls = len(wix_sandbox.requests)
 
@@ -197,7 +167,7 @@ def test_actions_answer_posts_only(client, wix_sandbox, operator, tenant_a):
     assert not AuditEvent.objects.exists()
 
 
-def test_only_the_offered_actions_run(client, wix_sandbox, operator, tenant_a):
+def test_only_the_offered_actions_run(client, wix_sandbox, operator_of_a, tenant_a):
     anna = connection(tenant_a, "Anna Lee")
     calls = len(wix_sandbox.requests)
 
@@ -206,7 +176,7 @@ def test_only_the_offered_actions_run(client, wix_sandbox, operator, tenant_a):
     assert len(wix_sandbox.requests) == calls
 
 
-def test_forged_post_by_a_viewer_is_refused(client, wix_sandbox, viewer, tenant_a):
+def test_forged_post_by_a_viewer_is_refused(client, wix_sandbox, viewer_of_a, tenant_a):
     ben = connection(tenant_a, "Ben Okafor")
     before, calls = wix_json(wix_sandbox, tenant_a, ben), len(wix_sandbox.requests)
 
@@ -227,9 +197,9 @@ def test_forged_post_by_a_viewer_is_refused(client, wix_sandbox, viewer, tenant_
     assert not AuditEvent.objects.exclude(outcome="denied").exists()
 
 
-def test_a_post_without_the_csrf_token_is_refused(wix_sandbox, operator, tenant_a):
+def test_a_post_without_the_csrf_token_is_refused(wix_sandbox, operator_of_a, tenant_a):
     strict = Client(enforce_csrf_checks=True)
-    strict.force_login(operator)
+    strict.force_login(operator_of_a)
     anna = connection(tenant_a, "Anna Lee")
     calls = len(wix_sandbox.requests)
 
@@ -240,7 +210,7 @@ def test_a_post_without_the_csrf_token_is_refused(wix_sandbox, operator, tenant_
     assert wix_json(wix_sandbox, tenant_a, anna)["status"] == "SYNCED"
 
 
-def test_refresh_button(client, wix_sandbox, operator, tenant_a, aurora):
+def test_refresh_button(client, wix_sandbox, operator_of_a, tenant_a, aurora):
     anna = connection(tenant_a, "Anna Lee")
     wix_sandbox.set_connection_error(aurora.id, anna.wix_id, "EXTERNAL_CALENDAR_DELETED")
 
@@ -254,7 +224,7 @@ def test_refresh_button(client, wix_sandbox, operator, tenant_a, aurora):
     assert AuditEvent.objects.filter(action="refresh_connection", outcome="ok").count() == 1
 
 
-def test_refresh_button_with_wix_down(client, wix_sandbox, operator, tenant_a, aurora):
+def test_refresh_button_with_wix_down(client, wix_sandbox, operator_of_a, tenant_a, aurora):
     wix_sandbox.faults(aurora.id).server_error(times=3, status=503)
 
     response = client.post(act_url(connection(tenant_a, "Anna Lee"), "refresh"))
@@ -266,7 +236,7 @@ def test_refresh_button_with_wix_down(client, wix_sandbox, operator, tenant_a, a
     ]
 
 
-def test_disconnect_button_asks_first(client, wix_sandbox, operator, tenant_a):
+def test_disconnect_button_asks_first(client, wix_sandbox, operator_of_a, tenant_a):
     anna = connection(tenant_a, "Anna Lee")
 
     asked = client.post(act_url(anna, "disconnect"))
@@ -296,7 +266,7 @@ def test_disconnect_button_asks_first(client, wix_sandbox, operator, tenant_a):
     assert "portal-disconnect" not in buttons(client.get(change_url(anna)).content.decode())
 
 
-def test_disconnect_acts_on_the_pages_connection_only(client, wix_sandbox, operator, tenant_a):
+def test_disconnect_acts_on_the_pages_connection_only(client, wix_sandbox, operator_of_a, tenant_a):
     """A forged selection in the confirmation's POST does not widen it."""
     anna, ben = connection(tenant_a, "Anna Lee"), connection(tenant_a, "Ben Okafor")
 
@@ -309,7 +279,7 @@ def test_disconnect_acts_on_the_pages_connection_only(client, wix_sandbox, opera
     assert wix_json(wix_sandbox, tenant_a, ben)["status"] == "ERROR"
 
 
-def test_reconnect_link_button(client, wix_sandbox, operator, tenant_a):
+def test_reconnect_link_button(client, wix_sandbox, operator_of_a, tenant_a):
     ben = connection(tenant_a, "Ben Okafor")
 
     response = client.post(act_url(ben, "reconnect_link"))
@@ -324,7 +294,9 @@ def test_reconnect_link_button(client, wix_sandbox, operator, tenant_a):
     ]
 
 
-def test_reconnect_link_for_a_connection_the_rules_refuse(client, wix_sandbox, operator, tenant_a):
+def test_reconnect_link_for_a_connection_the_rules_refuse(
+    client, wix_sandbox, operator_of_a, tenant_a
+):
     """Posted anyway (an old page), the action says why, as it does from the list."""
     anna = connection(tenant_a, "Anna Lee")
     calls = len(wix_sandbox.requests)
@@ -357,7 +329,7 @@ def test_calendar_types_carry_wix_names():
     assert dict(choices(wix.Status))["SYNC_IN_PROGRESS"] == "Sync in progress"
 
 
-def test_calendar_type_labels_in_the_list_filter_and_page(client, operator, tenant_a):
+def test_calendar_type_labels_in_the_list_filter_and_page(client, operator_of_a, tenant_a):
     html = client.get(reverse(CHANGELIST)).content.decode()
     for label in WIX_NAMES.values():
         assert f">{label}</a>" in html, label
@@ -369,7 +341,7 @@ def test_calendar_type_labels_in_the_list_filter_and_page(client, operator, tena
     assert re.search(r"field-calendar_type.*?<div class=\"readonly\">Apple iCal</div>", page, re.S)
 
 
-def test_calendar_type_labels_on_the_tenant_page(client, operator, tenant_a):
+def test_calendar_type_labels_on_the_tenant_page(client, operator_of_a, tenant_a):
     html = client.get(reverse("admin:tenants_tenant_change", args=[tenant_a.pk])).content.decode()
     providers = html[html.index('id="tenant-providers"') : html.index('id="tenant-schedules"')]
 
@@ -394,7 +366,7 @@ def rule_for(css: str, selector: str) -> str:
     raise AssertionError(f"no rule for {selector}")
 
 
-def test_the_wix_id_wraps(client, operator, tenant_a):
+def test_the_wix_id_wraps(client, operator_of_a, tenant_a):
     anna = connection(tenant_a, "Anna Lee")
     assert len(anna.wix_id) > 100
 
@@ -412,7 +384,7 @@ def test_the_wix_id_wraps(client, operator, tenant_a):
         assert "min-width: 0" in body, selector
 
 
-def test_tenant_page_has_no_empty_or_untitled_bars(client, admin_client, operator, tenant_a):
+def test_tenant_page_has_no_empty_or_untitled_bars(client, admin_client, operator_of_a, tenant_a):
     url = reverse("admin:tenants_tenant_change", args=[tenant_a.pk])
     for browser in [client, admin_client]:
         html = browser.get(url).content.decode()

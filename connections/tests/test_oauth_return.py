@@ -8,33 +8,25 @@ from django.test import Client
 from connections.messages import OAUTH_ERRORS
 from connections.models import ConnectRequest, ConnectRequestStatus, Provider, Schedule
 from connections.services.connect import StartedConnect, oauth_connect_start
-from connections.services.refresh import tenant_refresh
 from tenants.models import Via
+from tenants.tests.builders import staff_user
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def mirrored(tenant):
-    tenant_refresh(tenant)
-    return tenant
-
-
-def start_for_anna(tenant, django_user_model) -> StartedConnect:
+def start_for_anna(tenant) -> StartedConnect:
     return oauth_connect_start(
         tenant=tenant,
         schedule=Schedule.objects.get(tenant=tenant, name="Anna Lee"),
         provider=Provider.objects.get(tenant=tenant, calendar_type="GOOGLE"),
         return_url=lambda state: f"http://testserver/connect/return/{state}/",
-        user=django_user_model.objects.create_user("olga", is_staff=True),
+        user=staff_user("olga"),
         via=Via.ADMIN,
     )
 
 
-def test_another_schedules_connection_is_not_linked_nor_called_a_success(
-    site, mirrored, django_user_model
-):
-    started = start_for_anna(mirrored, django_user_model)
+def test_another_schedules_connection_is_not_linked_nor_called_a_success(site, mirrored):
+    started = start_for_anna(mirrored)
 
     # Ben's connection (another schedule, another provider) put in the link's query.
     page = Client().get(f"/connect/return/{started.state}/", {"connectionId": site.ben_microsoft})
@@ -52,8 +44,8 @@ def test_another_schedules_connection_is_not_linked_nor_called_a_success(
 
 
 @pytest.mark.parametrize("error", ["\x00", "<script>x</script>", "reject\x00"])
-def test_an_error_that_is_not_wixs_is_kept_as_internal(mirrored, django_user_model, error):
-    started = start_for_anna(mirrored, django_user_model)
+def test_an_error_that_is_not_wixs_is_kept_as_internal(mirrored, error):
+    started = start_for_anna(mirrored)
 
     page = Client().get(f"/connect/return/{started.state}/", {"error": error})
 

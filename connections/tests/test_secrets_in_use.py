@@ -12,19 +12,17 @@ import logging
 
 import pytest
 from cryptography.fernet import Fernet
-from django.contrib.messages import get_messages
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 from django_celery_results.models import TaskResult
-from knox.models import AuthToken
-from rest_framework.test import APIClient
 
 from connections import tasks
 from connections.models import Connection, RefreshRun
 from connections.services.refresh import tenant_refresh
+from connections.tests.builders import add_site, refreshed_tenant
 from tenants.models import CREDENTIALS_UNREADABLE, AuditEvent, Tenant
-from tenants.tests.factories import TenantFactory
+from tenants.tests.builders import api_client_for, messages_of
 
 pytestmark = pytest.mark.django_db
 
@@ -32,23 +30,6 @@ NOT_ASCII = (
     "Use only printable ASCII characters, without spaces or line breaks "
     "(a pasted key sometimes carries typographic quotes or an invisible character)."
 )
-
-
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=user)[1]}")
-    return client
-
-
-def mirrored_tenant(sandbox, name: str) -> Tenant:
-    site = sandbox.add_site(name=name)
-    schedule = sandbox.add_schedule(site.id, name=f"Staff of {name}")
-    sandbox.add_connection(site.id, schedule_id=schedule, calendar_type="GOOGLE")
-    tenant = TenantFactory(
-        name=name, site_id=site.id, api_key=sandbox.create_api_key(site.account_id)
-    )
-    tenant_refresh(tenant)
-    return tenant
 
 
 class Keys:
@@ -60,9 +41,9 @@ def keys(settings, wix_sandbox) -> Keys:
     k = Keys()
     dropped, current = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.PORTAL_ENCRYPTION_KEYS = [dropped]
-    k.lost = mirrored_tenant(wix_sandbox, "Lost key")
+    k.lost = refreshed_tenant(wix_sandbox, add_site(wix_sandbox, "Lost key"))
     settings.PORTAL_ENCRYPTION_KEYS = [current]
-    k.kept = mirrored_tenant(wix_sandbox, "Kept key")
+    k.kept = refreshed_tenant(wix_sandbox, add_site(wix_sandbox, "Kept key"))
     return k
 
 
@@ -80,7 +61,7 @@ def test_tenant_pages_load_and_say_the_credentials_are_unreadable(keys, admin_cl
 
 
 def test_the_api_lists_the_tenant_as_unreadable(keys, admin_user):
-    response = api(admin_user).get("/api/v1/tenants/")
+    response = api_client_for(admin_user).get("/api/v1/tenants/")
 
     assert response.status_code == 200
     readable = {t["name"]: t["credentials_readable"] for t in response.json()["results"]}
@@ -105,7 +86,7 @@ def test_the_fleet_refresh_records_the_reason_and_refreshes_everyone_else(keys):
 def test_an_action_says_so_and_is_audited_as_failed(keys, admin_user):
     connection = Connection.objects.get(tenant=keys.lost)
 
-    response = api(admin_user).post(f"/api/v1/connections/{connection.pk}/disconnect/")
+    response = api_client_for(admin_user).post(f"/api/v1/connections/{connection.pk}/disconnect/")
 
     assert response.status_code == 400
     assert response.json()["error"]["message"] == CREDENTIALS_UNREADABLE
@@ -127,7 +108,7 @@ def test_an_admin_action_says_so(keys, admin_client):
     )
 
     assert response.status_code == 302
-    assert any(CREDENTIALS_UNREADABLE in str(m) for m in get_messages(response.wsgi_request))
+    assert any(CREDENTIALS_UNREADABLE in m for m in messages_of(response))
 
 
 def test_entering_the_key_again_makes_the_tenant_work(keys, admin_client, wix_sandbox):
@@ -158,7 +139,7 @@ PASTED = "IST.\u201cpasted-key\u201d-\U0001f600"
 def test_the_api_refuses_it_with_a_field_error(admin_user, wix_sandbox):
     site = wix_sandbox.add_site()
 
-    response = api(admin_user).post(
+    response = api_client_for(admin_user).post(
         "/api/v1/tenants/",
         {"name": "Pasted", "site_id": site.id, "api_key": PASTED},
         format="json",
@@ -205,7 +186,7 @@ def test_the_command_refuses_it_in_one_line(wix_sandbox, monkeypatch):
 
 
 def test_a_stored_one_never_reaches_a_log_or_a_task_result(wix_sandbox, caplog):
-    tenant = mirrored_tenant(wix_sandbox, "Old row")
+    tenant = refreshed_tenant(wix_sandbox, add_site(wix_sandbox, "Old row"))
     # A row from before validation, written behind the model's back.
     Tenant.objects.filter(pk=tenant.pk).update(api_key="IST.\u2019quote\r\nX-Evil: 1")
 

@@ -8,17 +8,16 @@ import json
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from django.urls import reverse
-from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from connections.models import Connection
 from connections.services.refresh import tenant_refresh
-from tenants.models import Role, TenantMembership
+from connections.tests.builders import post_action
+from tenants.tests.builders import admin_client_for, api_client_for, messages_of, staff_user
 from tenants.tests.factories import TenantFactory
 from wixapi.sandbox import seed_docs_example
-
-from .admin_helpers import messages_of, post_action
 
 pytestmark = pytest.mark.django_db
 
@@ -46,23 +45,19 @@ def docs_tenant(wix_sandbox, docs_site):
 
 
 @pytest.fixture
-def olga(django_user_model, docs_tenant):
-    user = django_user_model.objects.create_user("olga", is_staff=True)
-    TenantMembership.objects.create(user=user, tenant=docs_tenant, role=Role.OPERATOR)
-    return user
+def olga(docs_tenant):
+    """An operator of the docs example's tenant."""
+    return staff_user("olga", operator_of=(docs_tenant,))
 
 
 @pytest.fixture
-def api(olga) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=olga)[1]}")
-    return client
+def olga_api(olga) -> APIClient:
+    return api_client_for(olga)
 
 
 @pytest.fixture
-def admin_client(client, olga):
-    client.force_login(olga)
-    return client
+def olga_admin(olga) -> Client:
+    return admin_client_for(olga)
 
 
 def row(tenant, listed: dict) -> Connection:
@@ -137,11 +132,11 @@ def test_the_docs_example_is_mirrored_field_by_field(docs_tenant):
     assert google.provider.export_capability == "DEDICATED_CALENDAR"
 
 
-def test_api_resends_a_config_beyond_the_provider_features(wix_sandbox, api, docs_tenant):
+def test_api_resends_a_config_beyond_the_provider_features(wix_sandbox, olga_api, docs_tenant):
     google = row(docs_tenant, GOOGLE)
-    own = api.get(f"/api/v1/connections/{google.pk}/").json()["sync_config"]
+    own = olga_api.get(f"/api/v1/connections/{google.pk}/").json()["sync_config"]
 
-    response = put_sync_config(api, google, own)
+    response = put_sync_config(olga_api, google, own)
 
     assert response.status_code == 200, response.json()
     assert response.json()["sync_config"] == own
@@ -151,14 +146,16 @@ def test_api_resends_a_config_beyond_the_provider_features(wix_sandbox, api, doc
     ] == {"enabled": True, "primaryCalendar": {}}
 
 
-def test_api_resends_chosen_calendars_the_provider_does_not_list(wix_sandbox, api, docs_tenant):
+def test_api_resends_chosen_calendars_the_provider_does_not_list(
+    wix_sandbox, olga_api, docs_tenant
+):
     provider = wix_sandbox.site(docs_tenant.site_id).provider_records[ICAL["providerId"]]
     provider.list_event_from_calendars = "PRIMARY_CALENDAR_ONLY"
     tenant_refresh(docs_tenant)
     ical = row(docs_tenant, ICAL)
-    own = api.get(f"/api/v1/connections/{ical.pk}/").json()["sync_config"]
+    own = olga_api.get(f"/api/v1/connections/{ical.pk}/").json()["sync_config"]
 
-    response = put_sync_config(api, ical, own)
+    response = put_sync_config(olga_api, ical, own)
 
     assert response.status_code == 200, response.json()
     assert response.json()["sync_config"]["import"]["mode"] == "CALENDARS"
@@ -166,13 +163,13 @@ def test_api_resends_chosen_calendars_the_provider_does_not_list(wix_sandbox, ap
 
 
 def test_admin_form_offers_and_resends_the_connection_own_mode(
-    wix_sandbox, admin_client, docs_tenant
+    wix_sandbox, olga_admin, docs_tenant
 ):
     google = row(docs_tenant, GOOGLE)
     url = reverse("admin:connections_connection_sync", args=[google.pk])
 
-    form = admin_client.get(url).context["form"]
-    saved = admin_client.post(
+    form = olga_admin.get(url).context["form"]
+    saved = olga_admin.post(
         url,
         {
             "import_enabled": "",
@@ -198,10 +195,10 @@ def test_admin_form_offers_and_resends_the_connection_own_mode(
     )
 
 
-def test_turning_import_off_keeps_an_unlisted_export(wix_sandbox, admin_client, docs_tenant):
+def test_turning_import_off_keeps_an_unlisted_export(wix_sandbox, olga_admin, docs_tenant):
     google = row(docs_tenant, GOOGLE)
 
-    response = post_action(admin_client, "disable_import", [google])
+    response = post_action(olga_admin, "disable_import", [google])
 
     assert response.status_code == 302
     assert patches(wix_sandbox, GOOGLE) == [200]
@@ -210,29 +207,31 @@ def test_turning_import_off_keeps_an_unlisted_export(wix_sandbox, admin_client, 
     assert sent["listEventFromCalendars"]["enabled"] is False
 
 
-def test_turning_import_off_with_unlisted_calendars(wix_sandbox, api, docs_tenant):
+def test_turning_import_off_with_unlisted_calendars(wix_sandbox, olga_api, docs_tenant):
     provider = wix_sandbox.site(docs_tenant.site_id).provider_records[ICAL["providerId"]]
     provider.list_event_from_calendars = "PRIMARY_CALENDAR_ONLY"
     tenant_refresh(docs_tenant)
     ical = row(docs_tenant, ICAL)
-    own = api.get(f"/api/v1/connections/{ical.pk}/").json()["sync_config"]
+    own = olga_api.get(f"/api/v1/connections/{ical.pk}/").json()["sync_config"]
 
-    response = put_sync_config(api, ical, {**own, "import": {**own["import"], "enabled": False}})
+    response = put_sync_config(
+        olga_api, ical, {**own, "import": {**own["import"], "enabled": False}}
+    )
 
     assert response.status_code == 200, response.json()
     assert response.json()["sync_config"]["import"]["enabled"] is False
     assert patches(wix_sandbox, ICAL) == [200]
 
 
-def test_changing_to_an_unlisted_mode_is_refused_before_wix(wix_sandbox, api, docs_tenant):
+def test_changing_to_an_unlisted_mode_is_refused_before_wix(wix_sandbox, olga_api, docs_tenant):
     google = row(docs_tenant, GOOGLE)
     dedicated = {"import": {"enabled": False}, "export": {"enabled": True, "mode": "DEDICATED"}}
     primary = {"import": {"enabled": False}, "export": {"enabled": True, "mode": "PRIMARY"}}
     ical_export = {"import": {"enabled": False}, "export": {"enabled": True, "mode": "PRIMARY"}}
 
-    moved = put_sync_config(api, google, dedicated)
-    back = put_sync_config(api, row(docs_tenant, GOOGLE), primary)
-    ical = put_sync_config(api, row(docs_tenant, ICAL), ical_export)
+    moved = put_sync_config(olga_api, google, dedicated)
+    back = put_sync_config(olga_api, row(docs_tenant, GOOGLE), primary)
+    ical = put_sync_config(olga_api, row(docs_tenant, ICAL), ical_export)
 
     assert moved.status_code == 200
     # Once the connection has left the primary calendar, only the provider's modes remain.
@@ -248,13 +247,13 @@ def test_changing_to_an_unlisted_mode_is_refused_before_wix(wix_sandbox, api, do
     assert patches(wix_sandbox, ICAL) == []
 
 
-def test_an_unsure_capability_lets_wix_answer(wix_sandbox, api, docs_tenant):
+def test_an_unsure_capability_lets_wix_answer(wix_sandbox, olga_api, docs_tenant):
     provider = wix_sandbox.site(docs_tenant.site_id).provider_records[ICAL["providerId"]]
     provider.sync_to_calendar = "UNDEFINED"
     tenant_refresh(docs_tenant)
     body = {"import": {"enabled": False}, "export": {"enabled": True, "mode": "PRIMARY"}}
 
-    response = put_sync_config(api, row(docs_tenant, ICAL), body)
+    response = put_sync_config(olga_api, row(docs_tenant, ICAL), body)
 
     assert response.status_code == 502
     assert response.json()["error"]["wix"]["code"] == "NOT_SUPPORTED_BY_PROVIDER"
