@@ -4,10 +4,8 @@ first, then the mirror, always an audit entry."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from django.utils import timezone
 
 from connections import selectors
@@ -25,8 +23,9 @@ from connections.services.connect import (
 )
 from connections.services.errors import ActionRefused, ReturnRefused
 from connections.services.refresh import tenant_refresh
+from connections.tests.builders import consent, query_of
 from tenants.models import AuditEvent, Via
-from tenants.tests.factories import TenantFactory
+from tenants.tests.builders import staff_user
 from wixapi import types as wix
 from wixapi.errors import WixApiError, WixError
 
@@ -34,7 +33,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def site(wix_sandbox):
+def aurora(wix_sandbox):
+    """Salon Aurora: Anna on Google (importing from her primary calendar, exporting to a
+    dedicated one), Ben without a calendar; `tenant_a` (conftest) is its tenant."""
     site = wix_sandbox.add_site(name="Salon Aurora")
     site.anna = wix_sandbox.add_schedule(site.id, name="Anna Lee")
     site.ben = wix_sandbox.add_schedule(site.id, name="Ben Okafor")
@@ -49,27 +50,21 @@ def site(wix_sandbox):
 
 
 @pytest.fixture
-def tenant(wix_sandbox, site):
-    tenant = TenantFactory(site_id=site.id, api_key=wix_sandbox.create_api_key(site.account_id))
-    tenant_refresh(tenant)
-    return tenant
-
-
-@pytest.fixture
-def operator(django_user_model):
-    return django_user_model.objects.create_user("olga", is_staff=True)
+def olga():
+    """A staff user, who acts on the services' verbs."""
+    return staff_user("olga")
 
 
 def google(tenant) -> Connection:
     return Connection.objects.get(tenant=tenant, calendar_type="GOOGLE")
 
 
-def test_disconnect_updates_mirror_from_wix_and_audits(wix_sandbox, site, tenant, operator):
-    row = connection_disconnect(google(tenant), user=operator, via=Via.ADMIN)
+def test_disconnect_updates_mirror_from_wix_and_audits(wix_sandbox, aurora, tenant_a, olga):
+    row = connection_disconnect(google(tenant_a), user=olga, via=Via.ADMIN)
 
     assert row.status == "DISCONNECTED"
-    assert google(tenant).status == "DISCONNECTED"
-    assert wix_sandbox.connection_json(site.id, site.google)["status"] == "DISCONNECTED"
+    assert google(tenant_a).status == "DISCONNECTED"
+    assert wix_sandbox.connection_json(aurora.id, aurora.google)["status"] == "DISCONNECTED"
     change = ConnectionChange.objects.get(field="status")
     assert (change.old_value, change.new_value, change.refresh_run) == (
         "SYNCED",
@@ -77,45 +72,45 @@ def test_disconnect_updates_mirror_from_wix_and_audits(wix_sandbox, site, tenant
         None,
     )
     event = AuditEvent.objects.get(action="disconnect")
-    assert (event.user, event.tenant, event.outcome) == (operator, tenant, "ok")
+    assert (event.user, event.tenant, event.outcome) == (olga, tenant_a, "ok")
 
 
-def test_disconnect_of_already_disconnected_is_done(wix_sandbox, site, tenant, operator):
-    wix_sandbox.disconnect_on_wix(site.id, site.google)
+def test_disconnect_of_already_disconnected_is_done(wix_sandbox, aurora, tenant_a, olga):
+    wix_sandbox.disconnect_on_wix(aurora.id, aurora.google)
 
-    row = connection_disconnect(google(tenant), user=operator, via=Via.ADMIN)
+    row = connection_disconnect(google(tenant_a), user=olga, via=Via.ADMIN)
 
     assert row.status == "DISCONNECTED"
 
 
-def test_failed_wix_call_leaves_mirror_and_is_audited(wix_sandbox, site, tenant, operator):
-    wix_sandbox.faults(site.id).server_error(times=3, status=500)
-    before = google(tenant).raw
+def test_failed_wix_call_leaves_mirror_and_is_audited(wix_sandbox, aurora, tenant_a, olga):
+    wix_sandbox.faults(aurora.id).server_error(times=3, status=500)
+    before = google(tenant_a).raw
 
     with pytest.raises(WixError) as caught:
-        connection_disconnect(google(tenant), user=operator, via=Via.ADMIN)
+        connection_disconnect(google(tenant_a), user=olga, via=Via.ADMIN)
 
     assert caught.value.status == 500
-    assert google(tenant).raw == before
+    assert google(tenant_a).raw == before
     event = AuditEvent.objects.get(action="disconnect")
     assert (event.outcome, event.error_code) == ("failed", "INTERNAL")
     assert event.wix_request_id
 
 
-def test_set_direction_turns_import_off_and_keeps_export(wix_sandbox, site, tenant, operator):
+def test_set_direction_turns_import_off_and_keeps_export(wix_sandbox, aurora, tenant_a, olga):
     row = connection_set_direction(
-        google(tenant), direction="import", enabled=False, user=operator, via=Via.ADMIN
+        google(tenant_a), direction="import", enabled=False, user=olga, via=Via.ADMIN
     )
 
     assert (row.import_enabled, row.export_enabled, row.export_mode) == (False, True, "DEDICATED")
-    sent = wix_sandbox.connection_json(site.id, site.google)["syncConfig"]
+    sent = wix_sandbox.connection_json(aurora.id, aurora.google)["syncConfig"]
     assert sent["listEventFromCalendars"] == {"enabled": False, "primaryCalendar": {}}
     assert sent["syncToCalendar"] == {"enabled": True, "dedicatedCalendar": {}}
     assert AuditEvent.objects.get(action="set_sync_config").parameters == {"syncConfig": sent}
 
 
-def test_chosen_calendars(site, tenant, operator):
-    calendars = selectors.calendars_list(google(tenant))
+def test_chosen_calendars(aurora, tenant_a, olga):
+    calendars = selectors.calendars_list(google(tenant_a))
     wanted = wix.SyncConfig(
         list_event_from_calendars=wix.ImportConfig(
             enabled=True, mode=wix.ImportMode.CALENDARS, calendars=calendars[:2]
@@ -123,7 +118,7 @@ def test_chosen_calendars(site, tenant, operator):
         sync_to_calendar=wix.ExportConfig(enabled=False, mode=wix.ExportMode.DEDICATED),
     )
 
-    row = connection_set_sync_config(google(tenant), wanted, user=operator, via=Via.ADMIN)
+    row = connection_set_sync_config(google(tenant_a), wanted, user=olga, via=Via.ADMIN)
 
     assert row.import_mode == "CALENDARS"
     assert [c["id"] for c in row.import_calendars] == [c.id for c in calendars[:2]]
@@ -148,15 +143,15 @@ def test_chosen_calendars(site, tenant, operator):
     ],
 )
 def test_impossible_sync_config_is_refused_before_wix(
-    wix_sandbox, site, tenant, operator, calendar_type, sync_config, message
+    wix_sandbox, aurora, tenant_a, olga, calendar_type, sync_config, message
 ):
-    wix_sandbox.add_connection(site.id, schedule_id=site.ben, calendar_type=calendar_type)
-    tenant_refresh(tenant)
-    row = Connection.objects.get(tenant=tenant, schedule__wix_id=site.ben)
+    wix_sandbox.add_connection(aurora.id, schedule_id=aurora.ben, calendar_type=calendar_type)
+    tenant_refresh(tenant_a)
+    row = Connection.objects.get(tenant=tenant_a, schedule__wix_id=aurora.ben)
     calls = len(wix_sandbox.requests)
 
     with pytest.raises(ActionRefused, match=message):
-        connection_set_sync_config(row, sync_config, user=operator, via=Via.ADMIN)
+        connection_set_sync_config(row, sync_config, user=olga, via=Via.ADMIN)
 
     assert len(wix_sandbox.requests) == calls
     assert AuditEvent.objects.get(action="set_sync_config").outcome == "failed"
@@ -173,15 +168,9 @@ def start(tenant, operator, *, provider_type="GOOGLE"):
     )
 
 
-def consent(oauth_url: str, action: str) -> dict[str, list[str]]:
-    answer = requests.post(oauth_url, data={"action": action}, allow_redirects=False, timeout=5)
-    assert answer.status_code == 302
-    return parse_qs(urlsplit(answer.headers["Location"]).query)
-
-
-def test_oauth_connect_round_trip(wix_sandbox, site, tenant, operator):
-    started = start(tenant, operator)
-    returned = consent(started.oauth_url, "approve")
+def test_oauth_connect_round_trip(wix_sandbox, aurora, tenant_a, olga):
+    started = start(tenant_a, olga)
+    returned = query_of(consent(started.oauth_url, "approve"))
 
     outcome = oauth_connect_complete(
         started.state, connection_id=returned["connectionId"][0], error=None
@@ -197,9 +186,9 @@ def test_oauth_connect_round_trip(wix_sandbox, site, tenant, operator):
 
 
 @pytest.mark.parametrize("answer", ["refuse", "unsupported", "internal"])
-def test_oauth_refusals_are_recorded(tenant, operator, answer):
-    started = start(tenant, operator)
-    returned = consent(started.oauth_url, answer)
+def test_oauth_refusals_are_recorded(tenant_a, olga, answer):
+    started = start(tenant_a, olga)
+    returned = query_of(consent(started.oauth_url, answer))
 
     outcome = oauth_connect_complete(started.state, connection_id=None, error=returned["error"][0])
 
@@ -208,10 +197,10 @@ def test_oauth_refusals_are_recorded(tenant, operator, answer):
     assert outcome.message == OAUTH_ERRORS[returned["error"][0]]
 
 
-def test_reused_expired_and_forged_states_are_refused(tenant, operator):
-    used = start(tenant, operator)
+def test_reused_expired_and_forged_states_are_refused(tenant_a, olga):
+    used = start(tenant_a, olga)
     oauth_connect_complete(used.state, connection_id=None, error="reject")
-    expired = start(tenant, operator)
+    expired = start(tenant_a, olga)
     ConnectRequest.objects.filter(pk=expired.request.pk).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
@@ -225,9 +214,9 @@ def test_reused_expired_and_forged_states_are_refused(tenant, operator):
             oauth_connect_complete(state, connection_id="x", error=None)
 
 
-def test_oauth_with_credentials_only_provider_is_refused(tenant, operator):
+def test_oauth_with_credentials_only_provider_is_refused(tenant_a, olga):
     with pytest.raises(ActionRefused, match="does not connect through OAuth"):
-        start(tenant, operator, provider_type="I_CAL")
+        start(tenant_a, olga, provider_type="I_CAL")
 
 
 def connect_ical(tenant, operator, password):
@@ -242,9 +231,9 @@ def connect_ical(tenant, operator, password):
     )
 
 
-def test_credentials_connect_never_keeps_the_password(tenant, operator, caplog):
+def test_credentials_connect_never_keeps_the_password(tenant_a, olga, caplog):
     with caplog.at_level("DEBUG"):
-        row = connect_ical(tenant, operator, "s3cret-calendar-pw")
+        row = connect_ical(tenant_a, olga, "s3cret-calendar-pw")
 
     assert (row.status, row.external_account_email) == ("CONNECTED", "ben@icloud.test")
     event = AuditEvent.objects.get(action="connect_with_credentials")
@@ -254,34 +243,34 @@ def test_credentials_connect_never_keeps_the_password(tenant, operator, caplog):
     assert event.parameters["email"] == "ben@icloud.test"
 
 
-def test_bad_calendar_password_explained(tenant, operator):
+def test_bad_calendar_password_explained(tenant_a, olga):
     with pytest.raises(WixApiError) as caught:
-        connect_ical(tenant, operator, "wrong-pw")
+        connect_ical(tenant_a, olga, "wrong-pw")
 
     assert explain(caught.value) == (
         "The email or password was not accepted by the calendar provider. (Wix: BAD_CREDENTIALS)"
     )
 
 
-def test_list_events_follows_pages_and_names_failed_providers(wix_sandbox, site, tenant):
+def test_list_events_follows_pages_and_names_failed_providers(wix_sandbox, aurora, tenant_a):
     wix_sandbox.add_connection(
-        site.id, schedule_id=site.ben, calendar_type="MICROSOFT", import_mode="PRIMARY"
+        aurora.id, schedule_id=aurora.ben, calendar_type="MICROSOFT", import_mode="PRIMARY"
     )
-    wix_sandbox.faults(site.id).fail_provider(site.providers["MICROSOFT"])
+    wix_sandbox.faults(aurora.id).fail_provider(aurora.providers["MICROSOFT"])
     start_at = datetime(2026, 12, 1, tzinfo=UTC)
 
     listing = selectors.events_list(
-        tenant, start=start_at, end=start_at + timedelta(days=60), include_titles=True
+        tenant_a, start=start_at, end=start_at + timedelta(days=60), include_titles=True
     )
 
     assert listing.events
-    assert listing.failed_provider_ids == [site.providers["MICROSOFT"]]
+    assert listing.failed_provider_ids == [aurora.providers["MICROSOFT"]]
     assert all(e.title for e in listing.events)
     assert not listing.truncated
 
 
-def test_list_events_refuses_an_inverted_range(tenant):
+def test_list_events_refuses_an_inverted_range(tenant_a):
     now = datetime(2026, 12, 1, tzinfo=UTC)
 
     with pytest.raises(ActionRefused, match="end of the range"):
-        selectors.events_list(tenant, start=now, end=now - timedelta(days=1))
+        selectors.events_list(tenant_a, start=now, end=now - timedelta(days=1))

@@ -17,6 +17,7 @@ from connections.selectors import refresh_pending
 from connections.services.errors import RefreshInProgress
 from connections.services.queue import tenant_refresh_queue
 from tenants.models import Via
+from tenants.tests.builders import superuser
 
 pytestmark = pytest.mark.django_db
 
@@ -103,12 +104,10 @@ def test_refresh_has_time_limits_and_the_broker_redelivers_well_within_an_hour()
     assert settings.REFRESH_LOCK_SECONDS <= 60
 
 
-def test_a_queued_refresh_whose_message_was_lost_stops_blocking(
-    django_user_model, tenant, settings
-):
+def test_a_queued_refresh_whose_message_was_lost_stops_blocking(tenant, settings):
     """A Job whose task never reported (its message died with Redis) counts as pending
     for REFRESH_PENDING_SECONDS, then another refresh may be queued."""
-    user = django_user_model.objects.create_superuser("root", "root@example.com", None)
+    user = superuser()
     lost = Job.objects.create(tenant=tenant, kind="refresh", created_by=user, task_id="lost-1")
 
     with pytest.raises(RefreshInProgress):

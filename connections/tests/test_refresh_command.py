@@ -14,7 +14,8 @@ from django.db import connection
 from connections.models import Connection, RefreshRun
 from connections.runner import refresh_tenants
 from connections.services.refresh import tenant_refresh
-from tenants.tests.factories import TenantFactory
+from connections.tests.builders import add_site, google_staff
+from tenants.tests.builders import sandbox_tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -24,31 +25,14 @@ class Terminal(io.StringIO):
         return True
 
 
-def add_site(sandbox, name: str, *, connections: int):
-    site = sandbox.add_site(name=name)
-    for n in range(connections):
-        schedule = sandbox.add_schedule(site.id, name=f"Staff {n}")
-        sandbox.add_connection(site.id, schedule_id=schedule, calendar_type="GOOGLE")
-    return site
-
-
-def add_tenant(sandbox, site, **fields):
-    return TenantFactory(
-        name=site.name,
-        site_id=site.id,
-        api_key=sandbox.create_api_key(site.account_id),
-        **fields,
-    )
-
-
 @pytest.fixture
 def aurora(wix_sandbox):
-    return add_tenant(wix_sandbox, add_site(wix_sandbox, "Salon Aurora", connections=2))
+    return sandbox_tenant(wix_sandbox, add_site(wix_sandbox, "Salon Aurora", google_staff(2)))
 
 
 @pytest.fixture
 def brisa(wix_sandbox):
-    return add_tenant(wix_sandbox, add_site(wix_sandbox, "Studio Brisa", connections=3))
+    return sandbox_tenant(wix_sandbox, add_site(wix_sandbox, "Studio Brisa", google_staff(3)))
 
 
 def refresh(*args, stdout=None) -> str:
@@ -98,7 +82,7 @@ def test_a_tenant_named_twice_is_refreshed_once(aurora):
 
 
 def test_all_refreshes_active_tenants_only(wix_sandbox, aurora, brisa):
-    dormant = add_tenant(wix_sandbox, add_site(wix_sandbox, "Closed Shop", connections=1))
+    dormant = sandbox_tenant(wix_sandbox, add_site(wix_sandbox, "Closed Shop", google_staff(1)))
     dormant.is_active = False
     dormant.save()
 
@@ -209,7 +193,8 @@ def skip_on_in_memory_sqlite():
 def test_several_workers_refresh_every_tenant_once(wix_sandbox):
     skip_on_in_memory_sqlite()
     tenants = [
-        add_tenant(wix_sandbox, add_site(wix_sandbox, f"Site {n}", connections=2)) for n in range(6)
+        sandbox_tenant(wix_sandbox, add_site(wix_sandbox, f"Site {n}", google_staff(2)))
+        for n in range(6)
     ]
 
     output = refresh("--all", "--workers", "3")
@@ -225,7 +210,8 @@ def test_several_workers_refresh_every_tenant_once(wix_sandbox):
 @pytest.mark.django_db(transaction=True)
 def test_worker_threads_take_each_tenant_once_and_survive_errors(wix_sandbox):
     tenants = [
-        add_tenant(wix_sandbox, add_site(wix_sandbox, f"Site {n}", connections=1)) for n in range(5)
+        sandbox_tenant(wix_sandbox, add_site(wix_sandbox, f"Site {n}", google_staff(1)))
+        for n in range(5)
     ]
     one_at_a_time = threading.Lock()  # see skip_on_in_memory_sqlite
     threads = set()
