@@ -13,6 +13,7 @@ from django.urls import reverse
 from tenants import audit
 from tenants.admin import TenantMembershipInline
 from tenants.models import AuditEvent, AuditOutcome, Role, Tenant, TenantMembership
+from tenants.tests.builders import staff_user
 from tenants.tests.factories import TenantFactory, WixAppFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,30 +34,15 @@ def tenant_b():
 
 
 @pytest.fixture
-def member(django_user_model):
-    """Return a function making a staff user who is a member of the given tenants."""
-
-    def make(*tenants, role=Role.VIEWER, username="staff", **fields):
-        user = django_user_model.objects.create_user(
-            username, password="pw", is_staff=True, **fields
-        )
-        for tenant in tenants:
-            TenantMembership.objects.create(user=user, tenant=tenant, role=role)
-        return user
-
-    return make
-
-
-@pytest.fixture
-def staff_a(client, member, tenant_a):
+def staff_a(client, tenant_a):
     """A client logged in as an operator of tenant A."""
-    client.force_login(member(tenant_a, role=Role.OPERATOR, username="olga"))
+    client.force_login(staff_user("olga", operator_of=(tenant_a,)))
     return client
 
 
 @pytest.fixture
-def viewer_a(client, member, tenant_a):
-    client.force_login(member(tenant_a, role=Role.VIEWER, username="victor"))
+def viewer_a(client, tenant_a):
+    client.force_login(staff_user("victor", viewer_of=(tenant_a,)))
     return client
 
 
@@ -97,7 +83,7 @@ def app_models(response) -> set[str]:
 
 
 def test_superuser_manages_memberships(admin_client, django_user_model, tenant_a, tenant_b):
-    staff = django_user_model.objects.create_user("olga", is_staff=True)
+    staff = staff_user("olga")
     django_user_model.objects.create_user("customer")  # not staff: never offered
 
     add_page = admin_client.get(url("tenantmembership_add"))
@@ -126,8 +112,8 @@ def test_superuser_manages_memberships(admin_client, django_user_model, tenant_a
     )
 
 
-def test_superuser_revokes_a_membership_audited(admin_client, member, tenant_a):
-    membership = member(tenant_a).tenant_memberships.get()
+def test_superuser_revokes_a_membership_audited(admin_client, tenant_a):
+    membership = staff_user("staff", viewer_of=(tenant_a,)).tenant_memberships.get()
 
     response = admin_client.post(url("tenantmembership_delete", membership.pk), {"post": "yes"})
 
@@ -163,20 +149,20 @@ def test_staff_cannot_see_or_change_memberships(request, client_fixture, tenant_
     assert "TenantMembership" not in app_models(client.get("/admin/"))
 
 
-def test_model_permissions_do_not_open_the_membership_admin(client, member, tenant_a):
-    user = member(tenant_a, role=Role.OPERATOR)
+def test_model_permissions_do_not_open_the_membership_admin(client, tenant_a):
+    user = staff_user("staff", operator_of=(tenant_a,))
     user.user_permissions.set(Permission.objects.filter(codename__endswith="tenantmembership"))
     client.force_login(user)
 
     assert client.get(url("tenantmembership_changelist")).status_code == 403
 
 
-def test_membership_inline_is_for_superusers(admin_user, member, tenant_a):
+def test_membership_inline_is_for_superusers(admin_user, tenant_a):
     inline = TenantMembershipInline(Tenant, admin.site)
     as_superuser = RequestFactory().get("/")
     as_superuser.user = admin_user
     as_staff = RequestFactory().get("/")
-    as_staff.user = member(tenant_a, role=Role.OPERATOR)
+    as_staff.user = staff_user("staff", operator_of=(tenant_a,))
 
     for check in ("has_view_permission", "has_change_permission", "has_delete_permission"):
         assert getattr(inline, check)(as_superuser, tenant_a) is True
@@ -190,9 +176,9 @@ def test_membership_inline_is_for_superusers(admin_user, member, tenant_a):
 # --- Wix apps: superusers only ------------------------------------------------------------
 
 
-def test_wix_app_admin_is_superuser_only(admin_client, client, member, tenant_a):
+def test_wix_app_admin_is_superuser_only(admin_client, client, tenant_a):
     wix_app = WixAppFactory()
-    user = member(tenant_a, role=Role.OPERATOR)
+    user = staff_user("staff", operator_of=(tenant_a,))
     user.user_permissions.set(Permission.objects.filter(codename__endswith="wixapp"))
     client.force_login(user)
 
@@ -340,8 +326,8 @@ def list_queries(client) -> int:
 
 
 @pytest.mark.parametrize("superuser", [True, False])
-def test_audit_list_query_count_is_constant(client, member, tenant_a, superuser):
-    user = member(tenant_a, role=Role.OPERATOR, is_superuser=superuser)
+def test_audit_list_query_count_is_constant(client, tenant_a, superuser):
+    user = staff_user("staff", operator_of=(tenant_a,), is_superuser=superuser)
     client.force_login(user)
     event(tenant_a)
 

@@ -3,18 +3,17 @@
 import pytest
 from django.urls import reverse
 
-from tenants.models import Role, TenantMembership
+from tenants.tests.builders import staff_user
 from tenants.tests.factories import TenantFactory, WixAppFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def operator_of_a(client, django_user_model):
+def own_and_other(client):
+    """Tenants A and B; `client` is logged in as olga, an operator of A only."""
     own, other = TenantFactory(name="A"), TenantFactory(name="B")
-    user = django_user_model.objects.create_user("olga", is_staff=True)
-    TenantMembership.objects.create(user=user, tenant=own, role=Role.OPERATOR)
-    client.force_login(user)
+    client.force_login(staff_user("olga", operator_of=(own,)))
     return own, other
 
 
@@ -24,8 +23,8 @@ def history(object_id, version_id=None) -> str:
     return reverse("admin:tenants_tenant_simple_history", args=[object_id, version_id])
 
 
-def test_another_tenants_history_is_a_404_like_a_missing_one(client, operator_of_a):
-    own, other = operator_of_a
+def test_another_tenants_history_is_a_404_like_a_missing_one(client, own_and_other):
+    own, other = own_and_other
     version = other.history.latest().history_id
 
     assert client.get(history(own.pk)).status_code == 200
@@ -42,14 +41,14 @@ def test_another_tenants_history_is_a_404_like_a_missing_one(client, operator_of
     "object_id, version_id",
     [("abc", None), ("99999999999999999999", None), ("{own}", "abc"), ("{own}", "-1")],
 )
-def test_ids_that_are_not_ids_are_404s(client, operator_of_a, object_id, version_id):
-    own, _ = operator_of_a
+def test_ids_that_are_not_ids_are_404s(client, own_and_other, object_id, version_id):
+    own, _ = own_and_other
     object_id = object_id.format(own=own.pk)
 
     assert client.get(history(object_id, version_id)).status_code == 404
 
 
-def test_superuser_only_histories_are_404s_for_staff(client, operator_of_a):
+def test_superuser_only_histories_are_404s_for_staff(client, own_and_other):
     app = WixAppFactory()
 
     response = client.get(reverse("admin:tenants_wixapp_history", args=[app.pk]))

@@ -10,7 +10,8 @@ from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from tenants.models import AuditEvent, Role, TenantMembership
+from tenants.models import AuditEvent
+from tenants.tests.builders import staff_user, superuser
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -20,16 +21,15 @@ LIST_URL = "admin:knox_authtoken_changelist"
 
 
 @pytest.fixture
-def root(client, django_user_model):
-    client.force_login(django_user_model.objects.create_superuser("root", "r@example.com", None))
+def root(client):
+    """`client`, logged in as a superuser."""
+    client.force_login(superuser())
     return client
 
 
 @pytest.fixture
-def olga(django_user_model):
-    user = django_user_model.objects.create_user("olga", is_staff=True)
-    TenantMembership.objects.create(user=user, tenant=TenantFactory(), role=Role.OPERATOR)
-    return user
+def olga():
+    return staff_user("olga", operator_of=(TenantFactory(),))
 
 
 def create_token(client, user, days=30) -> str:

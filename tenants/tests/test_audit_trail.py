@@ -14,22 +14,20 @@ from django.contrib.admin import helpers
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
-from django.test import Client
 from django.urls import reverse
-from knox.models import AuthToken
-from rest_framework.test import APIClient
 
 from tenants import audit
 from tenants.models import AuditEvent, Tenant, Via
 from tenants.services.tenants import tenant_save, tenant_set_active
-from tenants.tests.factories import TenantFactory, random_secret
+from tenants.tests import builders
+from tenants.tests.factories import random_secret
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser("root", "root@example.com", None)
+def superuser():
+    return builders.superuser()
 
 
 @pytest.fixture
@@ -39,21 +37,7 @@ def site(wix_sandbox):
 
 @pytest.fixture
 def tenant(wix_sandbox, site):
-    return TenantFactory(
-        name="Salon Aurora", site_id=site.id, api_key=wix_sandbox.create_api_key(site.account_id)
-    )
-
-
-def admin_as(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def api_as(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=user)[1]}")
-    return client
+    return builders.sandbox_tenant(wix_sandbox, site)
 
 
 def last_event(action: str) -> AuditEvent:
@@ -79,7 +63,7 @@ def change_form(tenant: Tenant, **overrides) -> dict:
 
 
 def verify_in_admin(tenant, user):
-    response = admin_as(user).post(
+    response = builders.admin_client_for(user).post(
         reverse("admin:tenants_tenant_changelist"),
         {"action": "verify_credentials", helpers.ACTION_CHECKBOX_NAME: [tenant.pk]},
     )
@@ -87,7 +71,7 @@ def verify_in_admin(tenant, user):
 
 
 def verify_in_api(tenant, user):
-    response = api_as(user).post(f"/api/v1/tenants/{tenant.pk}/verify/")
+    response = builders.api_client_for(user).post(f"/api/v1/tenants/{tenant.pk}/verify/")
     assert response.status_code == 200, response.content
     assert response.json()["credentials_status"] == "ok"
 
@@ -133,7 +117,7 @@ def test_refused_credentials_record_wixs_code_and_request_id(tenant, superuser, 
 
 
 def deactivate_in_admin(tenant, user):
-    response = admin_as(user).post(
+    response = builders.admin_client_for(user).post(
         reverse("admin:tenants_tenant_change", args=[tenant.pk]),
         change_form(tenant, is_active=None),
     )
@@ -141,7 +125,7 @@ def deactivate_in_admin(tenant, user):
 
 
 def deactivate_in_api(tenant, user):
-    response = api_as(user).post(f"/api/v1/tenants/{tenant.pk}/deactivate/")
+    response = builders.api_client_for(user).post(f"/api/v1/tenants/{tenant.pk}/deactivate/")
     assert response.status_code == 200
     assert response.json()["is_active"] is False
 
@@ -179,12 +163,12 @@ def test_create_in_each_interface_records_the_fields_and_no_key(
     site_ids = [wix_sandbox.add_site(name=f"Site {n}").id for n in range(3)]
     keys = [wix_sandbox.create_api_key(wix_sandbox.sites[s].account_id) for s in site_ids]
 
-    response = admin_as(superuser).post(
+    response = builders.admin_client_for(superuser).post(
         reverse("admin:tenants_tenant_add"),
         change_form(Tenant(name="By admin", site_id=site_ids[0]), api_key=keys[0]),
     )
     assert response.status_code == 302
-    response = api_as(superuser).post(
+    response = builders.api_client_for(superuser).post(
         "/api/v1/tenants/", {"name": "By API", "site_id": site_ids[1], "api_key": keys[1]}
     )
     assert response.status_code == 201, response.content
@@ -217,7 +201,7 @@ def test_create_in_each_interface_records_the_fields_and_no_key(
 def test_update_records_old_and_new_and_a_replaced_key_as_a_word(superuser, tenant, wix_sandbox):
     new_key = wix_sandbox.create_api_key(wix_sandbox.sites[tenant.site_id].account_id)
 
-    response = api_as(superuser).patch(
+    response = builders.api_client_for(superuser).patch(
         f"/api/v1/tenants/{tenant.pk}/",
         {"name": "Salon Aurora Nord", "api_key": new_key},
         format="json",
@@ -234,7 +218,7 @@ def test_update_records_old_and_new_and_a_replaced_key_as_a_word(superuser, tena
 
 
 def test_admin_rename_records_old_and_new(superuser, tenant):
-    response = admin_as(superuser).post(
+    response = builders.admin_client_for(superuser).post(
         reverse("admin:tenants_tenant_change", args=[tenant.pk]),
         change_form(tenant, name="Salon Borealis"),
     )
@@ -292,11 +276,11 @@ def test_admin_and_api_show_the_changes_old_and_new(superuser, tenant):
     event = last_event("update_tenant")
 
     html = (
-        admin_as(superuser)
+        builders.admin_client_for(superuser)
         .get(reverse("admin:tenants_auditevent_change", args=[event.pk]))
         .content.decode()
     )
-    listed = api_as(superuser).get(f"/api/v1/audit-events/{event.pk}/").json()
+    listed = builders.api_client_for(superuser).get(f"/api/v1/audit-events/{event.pk}/").json()
 
     assert (
         "<tr><th>name</th><td>&quot;Salon Aurora&quot;</td><td>→</td>"

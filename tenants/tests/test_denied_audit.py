@@ -3,27 +3,25 @@
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
-from knox.models import AuthToken
-from rest_framework.test import APIClient
 
-from tenants.models import AuditEvent, AuditOutcome, Role, TenantMembership
+from tenants.models import AuditEvent, AuditOutcome
+from tenants.tests.builders import api_client_for, staff_user
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def viewer(django_user_model):
+def viewer():
+    """victor, a viewer of tenant "Viewed" (`viewer.viewed`)."""
     tenant = TenantFactory(name="Viewed")
-    user = django_user_model.objects.create_user("victor", is_staff=True)
-    TenantMembership.objects.create(user=user, tenant=tenant, role=Role.VIEWER)
+    user = staff_user("victor", viewer_of=(tenant,))
     user.viewed = tenant
     return user
 
 
 def test_a_viewers_refused_api_action_is_audited_once_per_window(viewer):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=viewer)[1]}")
+    client = api_client_for(viewer)
 
     answers = [
         client.post(f"/api/v1/tenants/{viewer.viewed.pk}/deactivate/").status_code for _ in range(5)
@@ -41,11 +39,9 @@ def test_a_viewers_refused_api_action_is_audited_once_per_window(viewer):
     assert viewer.viewed.is_active
 
 
-def test_an_admin_action_on_a_tenant_one_only_views_is_audited(client, django_user_model):
+def test_an_admin_action_on_a_tenant_one_only_views_is_audited(client):
     viewed, operated = TenantFactory(name="Viewed"), TenantFactory(name="Operated")
-    user = django_user_model.objects.create_user("olga", is_staff=True)
-    TenantMembership.objects.create(user=user, tenant=viewed, role=Role.VIEWER)
-    TenantMembership.objects.create(user=user, tenant=operated, role=Role.OPERATOR)
+    user = staff_user("olga", operator_of=(operated,), viewer_of=(viewed,))
     client.force_login(user)
 
     client.post(

@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 from tenants import crypto
 from tenants.fields import reveal
 from tenants.models import AuditEvent, Tenant, WixApp
+from tenants.tests.builders import superuser
 from tenants.tests.factories import TenantFactory, WixAppFactory, random_secret
 
 pytestmark = pytest.mark.django_db
@@ -146,12 +147,12 @@ def test_command_line_failure_exits_1_with_one_line(settings, capsys):
     assert err.count("\n") == 1
 
 
-def test_rotation_is_audited_per_model_with_who_ran_it(settings, django_user_model):
+def test_rotation_is_audited_per_model_with_who_ran_it(settings):
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.PORTAL_ENCRYPTION_KEYS = [old]
     TenantFactory(oauth=True)
     TenantFactory()
-    django_user_model.objects.create_superuser("root", "root@example.com", None)
+    superuser()
     settings.PORTAL_ENCRYPTION_KEYS = [new, old]
 
     rotate("--user", "root")
