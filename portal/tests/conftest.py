@@ -1,4 +1,7 @@
-"""Browser tests: Playwright drives Debian's chromium (/usr/bin/chromium), no downloaded browser.
+"""Fixtures of the portal's tests: `olga` (logs in with a password) and `demo` (the demo
+sites mirrored into their tenants); and the browser tests' set-up.
+
+Browser tests: Playwright drives Debian's chromium (/usr/bin/chromium), no downloaded browser.
 
 Chromium runs headless with the flags this machine needs (no sandbox as root, no GPU, and no
 background networking, which the closed network would refuse). Tests marked `browser` are
@@ -11,6 +14,15 @@ import os
 from pathlib import Path
 
 import pytest
+
+from connections.models import RefreshOutcome
+from connections.services.refresh import tenant_refresh
+from portal.demo import install_demo_tenants
+from portal.tests.builders import PASSWORD
+from tenants.models import Via
+from tenants.services.tenants import tenant_verify_credentials
+from tenants.tests.builders import staff_user
+from wixapi.sandbox import seed_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -52,3 +64,20 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1400, "height": 900}}
+
+
+@pytest.fixture
+def olga():
+    """olga, a staff user who logs in with `builders.PASSWORD`."""
+    return staff_user("olga", password=PASSWORD)
+
+
+@pytest.fixture
+def demo(wix_sandbox):
+    """The demo sites in the sandbox, mirrored into their tenants; return the tenants by name."""
+    tenants = install_demo_tenants(seed_demo(wix_sandbox))
+    for tenant in tenants:
+        tenant_verify_credentials(tenant, user=None, via=Via.COMMAND)
+        run = tenant_refresh(tenant)
+        assert run.outcome == RefreshOutcome.OK, (tenant.name, run.error_code, run.error_message)
+    return {tenant.name: tenant for tenant in tenants}

@@ -17,10 +17,8 @@ from playwright.sync_api import Page, expect
 
 from connections.models import Connection, RefreshOutcome
 from connections.services.refresh import tenant_refresh
-from portal.demo import install_demo_tenants
-from tenants.models import Role, TenantMembership, Via
-from tenants.services.tenants import tenant_verify_credentials
-from wixapi.sandbox import seed_demo
+from portal.tests.builders import PASSWORD, TIMEOUT_MS, log_in_with_the_form
+from tenants.tests.builders import staff_user, superuser
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,33 +30,16 @@ pytestmark = [
 ]
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-USERNAME, PASSWORD = "agency-admin", "a-browser-test-password"
+USERNAME = "agency-admin"
 CONNECTIONS = "/admin/connections/connection/"
-# Playwright's default is 30 s; a page of this admin that takes 10 s is broken anyway.
-TIMEOUT_MS = 10_000
 
 
 @pytest.fixture
-def demo(wix_sandbox):
-    """The demo sites in the sandbox, mirrored into their tenants; return the tenants by name."""
-    tenants = install_demo_tenants(seed_demo(wix_sandbox))
-    for tenant in tenants:
-        tenant_verify_credentials(tenant, user=None, via=Via.COMMAND)
-        run = tenant_refresh(tenant)
-        assert run.outcome == RefreshOutcome.OK, (tenant.name, run.error_code, run.error_message)
-    return {tenant.name: tenant for tenant in tenants}
-
-
-@pytest.fixture
-def admin_page(page: Page, live_server, django_user_model, demo) -> Page:
+def admin_page(page: Page, live_server, demo) -> Page:
     """A browser page logged in to the admin as a superuser, through the login form."""
-    django_user_model.objects.create_superuser(USERNAME, "admin@example.com", PASSWORD)
+    superuser(USERNAME, password=PASSWORD)
     page.set_default_timeout(TIMEOUT_MS)
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", USERNAME)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page.locator("#site-name")).to_have_text("Calendar Connections Portal")
+    log_in_with_the_form(page, live_server.url, USERNAME)
     return page
 
 
@@ -200,21 +181,16 @@ def test_connect_a_calendar_through_oauth(admin_page, live_server, wix_sandbox, 
 
 
 def test_operator_refreshes_a_connection_from_its_page(
-    page: Page, live_server, django_user_model, wix_sandbox, demo, tmp_path
+    page: Page, live_server, wix_sandbox, demo, tmp_path
 ):
     """An operator of Salon Aurora presses Refresh on Chloe Martin's page: Wix's newer state
     arrives with a success message, and the long Wix ID stays inside its box."""
     aurora = demo["Salon Aurora"]
-    olga = django_user_model.objects.create_user("olga", password=PASSWORD, is_staff=True)
-    TenantMembership.objects.create(user=olga, tenant=aurora, role=Role.OPERATOR)
+    staff_user("olga", operator_of=(aurora,), password=PASSWORD)
     chloe = Connection.objects.get(tenant=aurora, schedule__name="Chloe Martin")
     wix_sandbox.set_connection_error(aurora.site_id, chloe.wix_id, "EXTERNAL_CALENDAR_DELETED")
     page.set_default_timeout(TIMEOUT_MS)
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", "olga")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page.locator("#site-name")).to_have_text("Calendar Connections Portal")
+    log_in_with_the_form(page, live_server.url, "olga")
 
     page.goto(f"{live_server.url}{CONNECTIONS}{chloe.pk}/change/")
     tools = page.locator(".object-tools")

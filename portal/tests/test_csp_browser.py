@@ -13,16 +13,11 @@ from django.conf import settings
 from django.test import Client
 from playwright.sync_api import Page, expect
 
-from connections.models import RefreshOutcome
-from connections.services.refresh import tenant_refresh
-from portal.demo import install_demo_tenants
-from tenants.models import Via
-from tenants.services.tenants import tenant_verify_credentials
-from wixapi.sandbox import seed_demo
+from portal.tests.builders import PASSWORD, TIMEOUT_MS, log_in_with_the_form
+from tenants.tests.builders import superuser
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-USERNAME, PASSWORD = "csp-admin", "a-browser-test-password"
-TIMEOUT_MS = 10_000
+USERNAME = "csp-admin"
 # Collects the page's CSP violations; added before any of the page's own scripts run.
 RECORD_VIOLATIONS = """
 window.__cspViolations = [];
@@ -90,18 +85,9 @@ def test_every_inline_script_of_the_templates_is_allowed():
 
 
 @pytest.fixture
-def demo(wix_sandbox):
-    tenants = install_demo_tenants(seed_demo(wix_sandbox))
-    for tenant in tenants:
-        tenant_verify_credentials(tenant, user=None, via=Via.COMMAND)
-        assert tenant_refresh(tenant).outcome == RefreshOutcome.OK
-    return {tenant.name: tenant for tenant in tenants}
-
-
-@pytest.fixture
-def csp_page(page: Page, live_server, django_user_model, demo) -> Page:
+def csp_page(page: Page, live_server, demo) -> Page:
     """A superuser logged in through the login form, violations and console errors recorded."""
-    django_user_model.objects.create_superuser(USERNAME, "admin@example.com", PASSWORD)
+    superuser(USERNAME, password=PASSWORD)
     page.set_default_timeout(TIMEOUT_MS)
     page.add_init_script(RECORD_VIOLATIONS)
     page.console_errors = []
@@ -111,11 +97,7 @@ def csp_page(page: Page, live_server, django_user_model, demo) -> Page:
             page.console_errors.append(message.text) if message.type == "error" else None
         ),
     )
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", USERNAME)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page.locator("#site-name")).to_have_text("Calendar Connections Portal")
+    log_in_with_the_form(page, live_server.url, USERNAME)
     return page
 
 

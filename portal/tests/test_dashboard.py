@@ -12,6 +12,7 @@ from django.utils import timezone
 from connections.models import Connection, Provider, RefreshOutcome, RefreshRun, Schedule
 from portal import dashboard
 from tenants.models import Role, TenantMembership
+from tenants.tests.builders import staff_user
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -68,19 +69,6 @@ def add_run(tenant, outcome=RefreshOutcome.OK, *, ago=timedelta(minutes=1), erro
         outcome=outcome,
         error_code=error_code,
     )
-
-
-@pytest.fixture
-def member(django_user_model):
-    """Return a function making a staff user who is a member of the given tenants."""
-
-    def make(*tenants, role=Role.VIEWER, username="staff"):
-        user = django_user_model.objects.create_user(username, password="pw", is_staff=True)
-        for tenant in tenants:
-            TenantMembership.objects.create(user=user, tenant=tenant, role=role)
-        return user
-
-    return make
 
 
 @pytest.fixture
@@ -145,8 +133,8 @@ def test_superuser_sees_every_tenant(admin_client, two_tenants):
     ]
 
 
-def test_staff_sees_only_their_tenants(client, member, two_tenants):
-    client.force_login(member(two_tenants[0]))
+def test_staff_sees_only_their_tenants(client, two_tenants):
+    client.force_login(staff_user("staff", viewer_of=(two_tenants[0],)))
 
     page = client.get(INDEX)
 
@@ -166,12 +154,12 @@ def test_staff_sees_only_their_tenants(client, member, two_tenants):
         assert secret_of_b not in html
 
 
-def test_staff_sees_stale_tenants_of_their_own_only(client, member):
+def test_staff_sees_stale_tenants_of_their_own_only(client):
     a = TenantFactory(name="Salon Aurora")
     b = TenantFactory(name="Studio Brisa")
     add_run(a, RefreshOutcome.FAILED, error_code="WIX_UNAVAILABLE")
     add_run(b, RefreshOutcome.FAILED, error_code="SECRET_OF_B")
-    client.force_login(member(a))
+    client.force_login(staff_user("staff", viewer_of=(a,)))
 
     page = client.get(INDEX)
 
@@ -182,8 +170,8 @@ def test_staff_sees_stale_tenants_of_their_own_only(client, member):
     assert "Studio Brisa" not in html
 
 
-def test_staff_without_membership_sees_nothing(client, member, two_tenants):
-    client.force_login(member())
+def test_staff_without_membership_sees_nothing(client, two_tenants):
+    client.force_login(staff_user("staff"))
 
     page = client.get(INDEX)
 
@@ -308,10 +296,8 @@ def queries_for(client) -> int:
 
 
 @pytest.mark.parametrize("superuser", [True, False])
-def test_query_count_is_constant(client, django_user_model, superuser):
-    user = django_user_model.objects.create_user(
-        "someone", password="pw", is_staff=True, is_superuser=superuser
-    )
+def test_query_count_is_constant(client, superuser):
+    user = staff_user("someone", is_superuser=superuser)
     client.force_login(user)
 
     def grow(tenants: int, per_tenant: int) -> None:
@@ -330,9 +316,9 @@ def test_query_count_is_constant(client, django_user_model, superuser):
     assert small == large
 
 
-def test_dashboard_takes_at_most_six_queries(two_tenants, member):
+def test_dashboard_takes_at_most_six_queries(two_tenants):
     never_refreshed = [TenantFactory() for _ in range(dashboard.STALE_LIMIT + 1)]
-    user = member(*two_tenants, *never_refreshed)
+    user = staff_user("staff", viewer_of=(*two_tenants, *never_refreshed))
 
     with CaptureQueriesContext(db_connection) as queries:
         d = dashboard.build(user)

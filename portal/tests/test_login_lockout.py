@@ -8,12 +8,13 @@ import pytest
 from axes.models import AccessAttempt
 from django.test import Client
 from django.urls import reverse
-from knox.models import AuthToken
+
+from portal.tests.builders import PASSWORD
+from tenants.tests.builders import admin_client_for, api_token, staff_user, superuser
 
 pytestmark = pytest.mark.django_db
 
 LOGIN = "/admin/login/"
-PASSWORD = "the-right-password-42"
 WRONG_PASSWORD = "Please enter the correct username and password for a staff account."
 LOCKED = (
     "Too many failed logins for this account from your address. Try again in an hour, "
@@ -26,11 +27,6 @@ def _lockout_settings(settings):
     settings.AXES_FAILURE_LIMIT = 5
     # Dozens of logins: a deliberately slow hasher would take most of a minute.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def olga(django_user_model):
-    return django_user_model.objects.create_user("olga", password=PASSWORD, is_staff=True)
 
 
 def browser(address: str = "127.0.0.1") -> Client:
@@ -78,8 +74,8 @@ def test_fifth_failure_locks_out_and_the_right_password_is_refused(olga):
     assert not is_logged_in(client)
 
 
-def test_lockout_is_per_username_and_address(olga, django_user_model):
-    django_user_model.objects.create_user("victor", password=PASSWORD, is_staff=True)
+def test_lockout_is_per_username_and_address(olga):
+    staff_user("victor", password=PASSWORD)
     assert lock_out(browser("127.0.0.1")).status_code == 429
 
     elsewhere = browser("10.0.0.2")
@@ -89,12 +85,11 @@ def test_lockout_is_per_username_and_address(olga, django_user_model):
     assert log_in(colleague, "victor", PASSWORD).status_code == 302
 
 
-def test_a_superuser_unlocks_the_account_by_deleting_its_access_attempt(olga, django_user_model):
+def test_a_superuser_unlocks_the_account_by_deleting_its_access_attempt(olga):
     client = browser()
     assert lock_out(client).status_code == 429
     attempt = AccessAttempt.objects.get(username="olga")
-    root = Client()
-    root.force_login(django_user_model.objects.create_superuser("root", "r@example.com", "x"))
+    root = admin_client_for(superuser())
 
     listing = root.get(reverse("admin:axes_accessattempt_changelist"))
     assert listing.status_code == 200
@@ -109,13 +104,12 @@ def test_a_superuser_unlocks_the_account_by_deleting_its_access_attempt(olga, dj
     assert is_logged_in(client)
 
 
-def test_access_attempts_are_for_superusers_only(olga, django_user_model):
+def test_access_attempts_are_for_superusers_only(olga):
     from django.contrib.auth.models import Permission
 
     olga.user_permissions.set(Permission.objects.filter(content_type__app_label="axes"))
     lock_out(browser("10.0.0.9"), "victor")
-    client = Client()
-    client.force_login(olga)
+    client = admin_client_for(olga)
 
     assert client.get(reverse("admin:axes_accessattempt_changelist")).status_code == 403
     attempt = AccessAttempt.objects.get(username="victor")
@@ -149,10 +143,10 @@ def test_test_client_login_still_works(client, olga):
     assert is_logged_in(client)
 
 
-def test_api_tokens_work_while_the_admin_login_is_locked(django_user_model):
-    root = django_user_model.objects.create_superuser("root", "r@example.com", PASSWORD)
+def test_api_tokens_work_while_the_admin_login_is_locked():
+    root = superuser(password=PASSWORD)
     assert lock_out(browser(), "root").status_code == 429
-    _, token = AuthToken.objects.create(root)
+    token = api_token(root)
 
     response = Client().get("/api/v1/tenants/", HTTP_AUTHORIZATION=f"Token {token}")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
-from knox.models import AuthToken
 from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework.views import APIView
@@ -21,7 +20,7 @@ from portal.api.throttling import (
     ThrottledFirst,
     TokenRateThrottle,
 )
-from tenants.models import Role, TenantMembership
+from tenants.tests.builders import api_client_for, api_token, staff_user
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -41,16 +40,9 @@ def rates(monkeypatch):
 
 
 @pytest.fixture
-def member(django_user_model):
-    user = django_user_model.objects.create_user("viv", is_staff=True)
-    TenantMembership.objects.create(user=user, tenant=TenantFactory(), role=Role.VIEWER)
-    return user
-
-
-def with_token(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=user)[1]}")
-    return client
+def member():
+    """viv, a viewer of one tenant."""
+    return staff_user("viv", viewer_of=(TenantFactory(),))
 
 
 def statuses(send, times: int) -> list[int]:
@@ -71,9 +63,9 @@ def test_requests_without_a_token_are_throttled_at_the_anonymous_rate():
     assert 0 < int(refused["Retry-After"]) <= 60
 
 
-def test_a_user_without_tenants_is_throttled(rates, django_user_model):
+def test_a_user_without_tenants_is_throttled(rates):
     rates(api_rate="5/min")
-    client = with_token(django_user_model.objects.create_user("nobody", is_staff=True))
+    client = api_client_for(staff_user("nobody"))
 
     answers = statuses(lambda: client.get("/api/v1/connections/"), 6)
 
@@ -108,7 +100,7 @@ def test_the_anonymous_budget_does_not_touch_valid_tokens(rates, member):
     anonymous = APIClient()
     statuses(lambda: anonymous.get("/api/v1/tenants/"), 3)
 
-    assert with_token(member).get("/api/v1/tenants/").status_code == 200
+    assert api_client_for(member).get("/api/v1/tenants/").status_code == 200
     assert anonymous.get("/api/v1/tenants/").status_code == 429
 
 
@@ -148,7 +140,7 @@ def probe(authorization: str | None = None, **extra):
 
 def test_refused_credentials_count_against_the_address(rates, member):
     rates(per_address="3/min", api_rate="3/min")
-    token = AuthToken.objects.create(user=member)[1]
+    token = api_token(member)
 
     bad = [probe(BAD_TOKEN).status_code for _ in range(4)]
     good = [probe(f"Token {token}").status_code for _ in range(4)]

@@ -13,11 +13,13 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from portal.tests.builders import PASSWORD
+from tenants.tests.builders import admin_client_for
+
 pytestmark = pytest.mark.django_db
 
 LOGIN = "/admin/login/"
 ENROL = "/admin/two-factor/"
-PASSWORD = "the-right-password-42"
 CODE_NEEDED = "Enter the code from your authenticator app, or a recovery code."
 CODE_WRONG = "That code is wrong or expired."
 
@@ -25,11 +27,6 @@ CODE_WRONG = "That code is wrong or expired."
 @pytest.fixture(autouse=True)
 def _fast_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def olga(django_user_model):
-    return django_user_model.objects.create_user("olga", password=PASSWORD, is_staff=True)
 
 
 def code_for(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
@@ -159,8 +156,7 @@ def test_a_session_that_skipped_the_code_is_logged_out(client, olga):
     """A session from before the app was added (here: force_login) must log in again."""
     log_in(client)
     enrol(client, olga)
-    stale = Client()
-    stale.force_login(olga)
+    stale = admin_client_for(olga)
 
     response = stale.get("/admin/connections/connection/")
 
