@@ -146,7 +146,8 @@ def refresh_all(*, trigger: str = "schedule") -> int:
     return len(tenant_ids)
 
 
-@shared_task
+# Beat runs it every minute: its results (mostly 0) are not kept.
+@shared_task(ignore_result=True)
 def passes_close_overdue() -> int:
     """Close the refresh passes past their deadline, as not completed; return how many."""
     return passes.passes_close_overdue()
