@@ -14,9 +14,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models, router
 from django.db.models import F, Q
 from django.db.models.functions import Collate, Upper
 from django.utils import timezone
@@ -398,13 +399,107 @@ class RefreshTrigger(models.TextChoices):
     MANUAL = "manual", "Manual"
 
 
+class RefreshPassQuerySet(models.QuerySet):
+    def open(self) -> RefreshPassQuerySet:
+        """Passes not closed yet."""
+        return self.filter(closed_at__isnull=True)
+
+    def completed(self) -> RefreshPassQuerySet:
+        """Passes that closed with every expected tenant done."""
+        return self.filter(completed=True)
+
+
+class RefreshPassManager(models.Manager.from_queryset(RefreshPassQuerySet)):
+    def count_done(self, pk: int) -> tuple[int, int, bool] | None:
+        """Count one more tenant done in pass `pk`, in one statement; return the pass's
+        (done, expected, closed) after it, or None if there is no such pass."""
+        connection = connections[router.db_for_write(self.model)]
+        with connection.cursor() as cursor:
+            cursor.execute(_count_done_sql(self.model, connection.alias), [pk])
+            # All of it: SQLite ends an UPDATE ... RETURNING (and frees its table) only
+            # once every returned row is read.
+            rows = cursor.fetchall()
+        if not rows:
+            return None
+        ((done, expected, closed_at),) = rows
+        return done, expected, closed_at is not None
+
+
+@cache
+def _count_done_sql(model: type[models.Model], alias: str) -> str:
+    # UPDATE ... RETURNING: PostgreSQL, and SQLite from 3.35. The ORM's update() returns
+    # only a row count, and a read after it would be a second statement per tenant. Columns
+    # only: SQLite 3.40 answered `closed_at IS NOT NULL` in this RETURNING with true for a
+    # NULL.
+    qn = connections[alias].ops.quote_name
+    meta = model._meta
+    table, pk = qn(meta.db_table), qn(meta.pk.column)
+    done, expected, closed = (
+        qn(meta.get_field(name).column) for name in ("done", "expected", "closed_at")
+    )
+    return (
+        f"UPDATE {table} SET {done} = {done} + 1 WHERE {pk} = %s "  # noqa: S608
+        f"RETURNING {done}, {expected}, {closed}"
+    )
+
+
+class RefreshPass(models.Model):
+    """One run of `tasks.refresh_all` (beat, every REFRESH_INTERVAL_MINUTES) or of
+    `manage.py refresh_connections --all`: every active tenant refreshed once.
+
+    Closed when its last expected tenant is done (`completed`), or at `deadline_at` with
+    `completed` false: a worker died, a message was lost, or the fleet takes longer than the
+    interval. `/healthz` reads the newest completed pass.
+    """
+
+    started_at = models.DateTimeField()
+    deadline_at = models.DateTimeField()
+    # Tenants queued, and those whose refresh ended (ok, failed for good, or skipped).
+    expected = models.PositiveIntegerField()
+    done = models.PositiveIntegerField(default=0)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    completed = models.BooleanField(default=False)
+    trigger = models.CharField(
+        max_length=32, choices=RefreshTrigger, default=RefreshTrigger.SCHEDULE
+    )
+
+    objects = RefreshPassManager()
+
+    class Meta:
+        indexes = [
+            # The newest completed pass (`selectors.last_completed_pass`).
+            models.Index(
+                fields=["-closed_at"], condition=Q(completed=True), name="refreshpass_completed"
+            ),
+            # The open passes past their deadline (`services.passes.passes_close_overdue`).
+            models.Index(
+                fields=["deadline_at"], condition=Q(closed_at__isnull=True), name="refreshpass_open"
+            ),
+        ]
+        ordering = ["-started_at"]
+        verbose_name_plural = "refresh passes"
+
+    def __str__(self) -> str:
+        return (
+            f"Refresh pass {self.pk} at {self.started_at:%Y-%m-%d %H:%M} "
+            f"({self.done} of {self.expected} done)"
+        )
+
+
 class RefreshRunManager(models.Manager.from_queryset(TenantOwnedQuerySet)):
     """A refresh's run is started unsaved and INSERTed once, finished: a refresh in progress
     shows as the tenant's lock (`tasks.refresh_is_running`), not as a row."""
 
-    def start(self, tenant: Tenant, *, trigger: str) -> RefreshRun:
-        """A run of `tenant` started now, not saved yet."""
-        return self.model(tenant=tenant, started_at=timezone.now(), trigger=trigger)
+    def start(
+        self, tenant: Tenant, *, trigger: str, refresh_pass_id: int | None = None
+    ) -> RefreshRun:
+        """A run of `tenant` started now (in pass `refresh_pass_id`, if any), not saved yet."""
+        return self.model(
+            tenant=tenant,
+            started_at=timezone.now(),
+            trigger=trigger,
+            refresh_pass_id=refresh_pass_id,
+        )
 
     def record(self, run: RefreshRun) -> RefreshRun:
         """INSERT a finished run, in one statement (as `save()` would, without signals)."""
@@ -448,6 +543,10 @@ class RefreshRun(TenantOwned):
     # Digest of Wix's answers, when this refresh compared them with the mirror row by row;
     # a later refresh given the same answers trusts it (services.refresh._trusted).
     listing_digest = models.CharField(max_length=32, blank=True, editable=False)
+    # The pass it was part of; none for a refresh someone asked for (admin, API, --tenant).
+    refresh_pass = models.ForeignKey(
+        RefreshPass, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
 
     objects = RefreshRunManager()
 

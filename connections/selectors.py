@@ -1,5 +1,6 @@
-"""Reads that take more than one query or call Wix: events, calendars, whether a refresh
-is pending, what became of a queued job. Nothing here writes or audits."""
+"""Reads that take more than one query or call Wix, or that several interfaces share:
+events, calendars, whether a refresh is pending, what became of a queued job, the last
+completed refresh pass. Nothing here writes or audits."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tenants.models import Tenant
 from wixapi import types as wix
 
 from . import tasks
-from .models import Connection, Job
+from .models import Connection, Job, RefreshPass
 from .services.common import client_for
 from .services.errors import ActionRefused
 
@@ -122,3 +123,12 @@ def job_status(job: Job) -> JobStatus:
     except (TypeError, ValueError):
         result = None
     return JobStatus("success", result)
+
+
+def last_completed_pass() -> RefreshPass | None:
+    """Return the refresh pass that completed last (every expected tenant done), or None.
+
+    Passes closed at their deadline with tenants missing do not count: when workers or beat
+    stop, this grows old. One query, on the `refreshpass_completed` index.
+    """
+    return RefreshPass.objects.completed().order_by("-closed_at").first()

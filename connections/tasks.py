@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import Retry
 from django.conf import settings
 from django.core.cache import caches
 
@@ -31,6 +32,7 @@ from tenants.models import Tenant
 from tenants.ratelimit import CacheUnavailable, OutageWarning, reaching_cache
 
 from .models import RefreshOutcome, RefreshRun
+from .services import passes
 from .services.refresh import tenant_refresh
 
 logger = logging.getLogger(__name__)
@@ -63,27 +65,44 @@ class LockUnavailable(Exception):
 
 # Time limits come from settings (CELERY_TASK_ANNOTATIONS): a deployment may need longer.
 @shared_task(bind=True, max_retries=MAX_RETRIES, acks_late=True, reject_on_worker_lost=True)
-def refresh_tenant(self, tenant_id: int, *, trigger: str = "schedule") -> dict[str, Any]:
+def refresh_tenant(
+    self, tenant_id: int, *, trigger: str = "schedule", pass_id: int | None = None
+) -> dict[str, Any]:
     """Refresh one tenant's mirror unless a refresh of it is already running; return a summary.
 
     Skips deleted and inactive tenants. In a worker, retried with backoff, at most
     MAX_RETRIES times, when Wix rate-limited the refresh or was unavailable, or when the
     lock could not be taken because the cache is down; in-process, that raises
     `LockUnavailable`. Never refreshes without the lock.
+
+    With `pass_id` (from `refresh_all`), the run is recorded as part of that pass, and the
+    tenant is counted done in it once its refresh ends for good: not before a retry.
     """
+    retrying = False
+    try:
+        return _refresh_tenant(self, tenant_id, trigger=trigger, pass_id=pass_id)
+    except Retry:
+        retrying = True
+        raise
+    finally:
+        if pass_id is not None and not retrying:
+            passes.pass_tenant_done(pass_id)
+
+
+def _refresh_tenant(task, tenant_id: int, *, trigger: str, pass_id: int | None) -> dict[str, Any]:
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return _skipped(tenant_id, "not found")
     if not tenant.is_active:
         return _skipped(tenant_id, "inactive")
-    retries = self.request.retries or 0
-    in_worker = not (self.request.called_directly or self.request.is_eager)
+    retries = task.request.retries or 0
+    in_worker = not (task.request.called_directly or task.request.is_eager)
     try:
         with tenant_lock(tenant_id) as locked:
             if not locked:
                 logger.info("Refresh of tenant %s skipped: one is already running", tenant_id)
                 return _skipped(tenant_id, "already running")
-            run = tenant_refresh(tenant, trigger=trigger)
+            run = tenant_refresh(tenant, trigger=trigger, refresh_pass_id=pass_id)
     except LockUnavailable as exc:
         if not in_worker or retries >= MAX_RETRIES:
             logger.error("Refresh of tenant %s not run: %s", tenant_id, exc)
@@ -96,7 +115,7 @@ def refresh_tenant(self, tenant_id: int, *, trigger: str = "schedule") -> dict[s
             retries + 1,
             countdown,
         )
-        raise self.retry(exc=exc, countdown=countdown) from None
+        raise task.retry(exc=exc, countdown=countdown) from None
     if (
         run.outcome == RefreshOutcome.FAILED
         and run.retryable
@@ -111,18 +130,27 @@ def refresh_tenant(self, tenant_id: int, *, trigger: str = "schedule") -> dict[s
             retries + 1,
             countdown,
         )
-        raise self.retry(countdown=countdown)
+        raise task.retry(countdown=countdown)
     return _summary(run, retries=retries)
 
 
 @shared_task
 def refresh_all(*, trigger: str = "schedule") -> int:
-    """Queue one `refresh_tenant` per active tenant; return how many were queued."""
+    """Start a refresh pass and queue one `refresh_tenant` per active tenant in it; return
+    how many were queued."""
     tenant_ids = list(Tenant.objects.active().order_by("pk").values_list("pk", flat=True))
+    refresh_pass = passes.pass_start(len(tenant_ids), trigger=trigger)
     for tenant_id in tenant_ids:
-        refresh_tenant.delay(tenant_id, trigger=trigger)
-    logger.info("Queued refreshes of %d tenants", len(tenant_ids))
+        refresh_tenant.delay(tenant_id, trigger=trigger, pass_id=refresh_pass.pk)
+    logger.info("Queued refreshes of %d tenants (pass %s)", len(tenant_ids), refresh_pass.pk)
     return len(tenant_ids)
+
+
+# Beat runs it every minute: its results (mostly 0) are not kept.
+@shared_task(ignore_result=True)
+def passes_close_overdue() -> int:
+    """Close the refresh passes past their deadline, as not completed; return how many."""
+    return passes.passes_close_overdue()
 
 
 def refresh_is_running(tenant_id: int) -> bool:

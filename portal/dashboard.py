@@ -1,4 +1,5 @@
-"""The admin index dashboard: connection totals, broken connections and tenants gone stale.
+"""The admin index dashboard: connection totals, broken connections and tenants gone stale,
+each with when the mirror was last refreshed (the last completed refresh pass).
 
 Everything is scoped to the tenants the user can see (`visible_to`, tenants.access's rule) and
 read in a fixed number of queries, whatever the number of tenants or connections.
@@ -17,9 +18,12 @@ from django.utils.safestring import SafeString
 
 from common.badges import badge
 from connections.models import Connection, RefreshOutcome, RefreshRun
+from connections.selectors import last_completed_pass
 from tenants import access
 from tenants.models import Tenant
 from wixapi import types as wix
+
+from . import health
 
 BROKEN_LIMIT = 20
 STALE_LIMIT = 20
@@ -86,6 +90,10 @@ class Dashboard:
     stale: list[StaleTenant]
     stale_after: timedelta
     connections_url: str | None
+    # When the last completed refresh pass closed (None: none ever did), and that in words:
+    # "refreshed 4 minutes ago", "never refreshed".
+    refreshed_at: datetime | None
+    refreshed: str
 
     @property
     def stale_after_minutes(self) -> int:
@@ -107,7 +115,7 @@ def stale_after() -> timedelta:
 
 
 def build(user, *, now: datetime | None = None) -> Dashboard:
-    """Return the dashboard of the tenants `user` can see, in at most 6 queries."""
+    """Return the dashboard of the tenants `user` can see, in at most 7 queries."""
     now = now or timezone.now()
     counts = _present_counts(user)
     changelist = admin_url("connections_connection_changelist")
@@ -166,6 +174,8 @@ def build(user, *, now: datetime | None = None) -> Dashboard:
         for tenant in stale_tenants[:STALE_LIMIT]
     ]
     stale_count = len(stale) if len(stale) < STALE_LIMIT else stale_tenants.count()
+    last_pass = last_completed_pass()
+    refreshed_at = last_pass.closed_at if last_pass else None
 
     return Dashboard(
         has_tenants=access.has_any_tenant(user),
@@ -177,7 +187,15 @@ def build(user, *, now: datetime | None = None) -> Dashboard:
         stale=stale,
         stale_after=stale_after(),
         connections_url=changelist,
+        refreshed_at=refreshed_at,
+        refreshed=_refreshed(refreshed_at, now=now),
     )
+
+
+def _refreshed(refreshed_at: datetime | None, *, now: datetime) -> str:
+    if refreshed_at is None:
+        return "never refreshed"
+    return f"refreshed {health.ago(now - refreshed_at)}"
 
 
 def _present_counts(user) -> dict[str, int]:

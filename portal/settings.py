@@ -336,6 +336,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# /healthz (portal.health), per client address: an uptime monitor polls it once a minute or so.
+HEALTH_THROTTLE_RATE = env.str("HEALTH_THROTTLE_RATE", default="60/min")
 REST_KNOX = {
     # Tokens expire; `create_api_token --expiry DAYS` sets another lifetime per token.
     "TOKEN_TTL": timedelta(days=env.int("API_TOKEN_DAYS", default=90)),

@@ -3,10 +3,14 @@ from django.urls import include, path
 
 from connections import views as connection_views
 
+from . import health
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("portal.api.urls")),
     path("connect/return/<str:state>/", connection_views.oauth_return, name="oauth-return"),
+    # What an uptime monitor polls: no login, no session, 503 when refreshes stopped.
+    path("healthz", health.healthz, name="healthz"),
 ]
 
 # Under /api/ an error outside a view (a bad Host, an exception in middleware) still answers

@@ -67,6 +67,7 @@ def tenant_refresh(
     client: WixClient | None = None,
     user=None,
     via: Via | None = None,
+    refresh_pass_id: int | None = None,
 ) -> RefreshRun:
     """Bring the tenant's mirror in line with Wix and return the finished RefreshRun.
 
@@ -83,8 +84,11 @@ def tenant_refresh(
     REFRESH_TENANT in the transaction that records its run. Without (a scheduled or queued
     refresh, audited when it was queued), nothing is audited and no transaction is opened
     beyond those above.
+
+    `refresh_pass_id` names the pass the refresh is part of (`services.passes`); it is
+    written with the run, in the same INSERT.
     """
-    run = RefreshRun.objects.start(tenant, trigger=trigger)
+    run = RefreshRun.objects.start(tenant, trigger=trigger, refresh_pass_id=refresh_pass_id)
     record = partial(_audit_run, user=user, via=via) if via is not None else None
     try:
         return _refresh(tenant, run, client, record)

@@ -13,6 +13,7 @@ from django.db.models import Q
 
 from connections.models import RefreshOutcome, RefreshRun, RefreshTrigger
 from connections.runner import refresh_tenants
+from connections.services import passes
 from connections.services.errors import RefreshInProgress, TenantInactive
 from connections.services.queue import tenant_refresh_queue
 from connections.services.refresh import tenant_refresh
@@ -111,7 +112,11 @@ class Command(BaseCommand):
             "when named.",
         )
         parser.add_argument(
-            "--all", action="store_true", dest="all_tenants", help="Every active tenant."
+            "--all",
+            action="store_true",
+            dest="all_tenants",
+            help="Every active tenant, as one refresh pass (which /healthz counts, as it "
+            "counts beat's).",
         )
         parser.add_argument(
             "--workers",
@@ -144,15 +149,31 @@ class Command(BaseCommand):
         tty = self.stdout.isatty()
         summary = Summary()
         failed: list[RefreshRun] = []
-        refresh = partial(tenant_refresh, user=user, via=Via.COMMAND)
-        for run in refresh_tenants(
-            tenants, workers=workers, trigger=RefreshTrigger.COMMAND, refresh=refresh
-        ):
-            summary.add(run)
-            if run.outcome == RefreshOutcome.FAILED:
-                failed.append(run)
-            if tty:
-                bar.update(summary)
+        # Every active tenant refreshed once is a pass, as beat's is (`tasks.refresh_all`).
+        refresh_pass = (
+            passes.pass_start(len(tenants), trigger=RefreshTrigger.COMMAND) if all_tenants else None
+        )
+        refresh = partial(
+            tenant_refresh,
+            user=user,
+            via=Via.COMMAND,
+            refresh_pass_id=refresh_pass.pk if refresh_pass else None,
+        )
+        try:
+            for run in refresh_tenants(
+                tenants, workers=workers, trigger=RefreshTrigger.COMMAND, refresh=refresh
+            ):
+                if refresh_pass is not None:
+                    passes.pass_tenant_done(refresh_pass.pk)
+                summary.add(run)
+                if run.outcome == RefreshOutcome.FAILED:
+                    failed.append(run)
+                if tty:
+                    bar.update(summary)
+        finally:
+            # Interrupted (Ctrl-C): the pass ends now, not completed.
+            if refresh_pass is not None and summary.done < len(tenants):
+                passes.pass_close(refresh_pass)
         if tty:
             bar.finish()
         self._report(summary, failed, elapsed=time.monotonic() - started)

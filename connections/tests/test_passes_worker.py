@@ -1,0 +1,98 @@
+"""A refresh pass through a real Celery worker on Redis, against PostgreSQL: a tenant whose
+refresh a worker retries is counted done once, after its last attempt.
+
+The worker runs in a thread of this process and consumes a queue of its own, so it never
+takes the messages of test_worker.py's worker when both modules run at once.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+
+from connections import tasks
+from connections.models import RefreshPass, RefreshRun
+from connections.services import passes
+from portal.celery import app as celery_app
+from tenants.tests.factories import TenantFactory
+
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not settings.CELERY_BROKER_URL, reason="needs a broker: set CELERY_BROKER_URL (Redis)"
+    ),
+    pytest.mark.skipif(
+        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+        reason="needs PostgreSQL (DATABASE_URL=postgres://...): SQLite's in-memory test "
+        "database cannot be shared with worker threads",
+    ),
+]
+
+QUEUE = "test-passes"
+TIMEOUT = 15
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker):
+    hijack = celery_app.conf.worker_hijack_root_logger
+    celery_app.conf.worker_hijack_root_logger = False
+    with (
+        django_db_blocker.unblock(),
+        start_worker(
+            celery_app,
+            pool="threads",
+            concurrency=2,
+            perform_ping_check=False,
+            loglevel="WARNING",
+            shutdown_timeout=TIMEOUT,
+            queues=[QUEUE],
+        ) as started,
+    ):
+        yield started
+    celery_app.conf.worker_hijack_root_logger = hijack
+
+
+def test_a_tenant_retried_by_the_worker_is_done_once(settings, worker, wix_sandbox):
+    settings.REFRESH_RETRY_BACKOFF_SECONDS = 0.1
+    tenants = []
+    for name in ("Aurora", "Borealis"):
+        site = wix_sandbox.add_site(name=name)
+        tenant = TenantFactory(site_id=site.id, api_key=wix_sandbox.create_api_key(site.account_id))
+        tenants.append((tenant, site))
+    flaky, steady = tenants
+    # Every attempt of the client's (1 + WIX_MAX_RETRIES) answered 503, twice over: the
+    # worker retries the refresh twice, the third attempt succeeds.
+    wix_sandbox.faults(flaky[1].id).server_error(times=6, status=503)
+    refresh_pass = passes.pass_start(2, trigger="schedule")
+
+    results = [
+        tasks.refresh_tenant.apply_async((tenant.pk,), {"pass_id": refresh_pass.pk}, queue=QUEUE)
+        for tenant, _ in tenants
+    ]
+
+    summaries = [result.get(timeout=TIMEOUT) for result in results]
+    assert [(s["outcome"], s["retries"]) for s in summaries] == [("ok", 2), ("ok", 0)]
+    _wait_until(lambda: RefreshPass.objects.get(pk=refresh_pass.pk).closed_at is not None)
+    refresh_pass.refresh_from_db()
+    assert (refresh_pass.done, refresh_pass.expected, refresh_pass.completed) == (2, 2, True)
+    runs = RefreshRun.objects.filter(refresh_pass=refresh_pass)
+    assert sorted(runs.values_list("tenant_id", "outcome")) == sorted(
+        [
+            (flaky[0].pk, "failed"),
+            (flaky[0].pk, "failed"),
+            (flaky[0].pk, "ok"),
+            (steady[0].pk, "ok"),
+        ]
+    )
+
+
+def _wait_until(condition, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
