@@ -12,7 +12,7 @@ from django.conf import settings
 from django_celery_beat.models import PeriodicTask
 
 from connections import tasks
-from connections.models import Connection, RefreshRun
+from connections.models import Connection, RefreshPass, RefreshRun
 from portal.celery import app as celery_app
 from tenants.tests.factories import TenantFactory
 
@@ -206,8 +206,14 @@ def test_refresh_all_queues_one_refresh_per_active_tenant(wix_sandbox, started):
     queued = tasks.refresh_all.delay().get()
 
     assert queued == 2
+    beat_pass = RefreshPass.objects.get()
     assert started[1:] == [
-        ("connections.tasks.refresh_tenant", [t.pk], {"trigger": "schedule"}) for t in active
+        (
+            "connections.tasks.refresh_tenant",
+            [t.pk],
+            {"trigger": "schedule", "pass_id": beat_pass.pk},
+        )
+        for t in active
     ]
     for tenant in active:
         assert outcomes(tenant) == ["ok"]

@@ -16,7 +16,7 @@ from django.db import connection
 from django_celery_results.models import TaskResult
 
 from connections import tasks
-from connections.models import ChangeKind, Connection, ConnectionChange, RefreshRun
+from connections.models import ChangeKind, Connection, ConnectionChange, RefreshPass, RefreshRun
 from connections.services.refresh import tenant_refresh
 from portal.celery import app as celery_app
 from tenants.models import Tenant
@@ -81,9 +81,10 @@ def test_refresh_all_queues_refreshes_the_worker_runs(worker, wix_sandbox, site,
     wait_until(lambda: refreshes.filter(status="SUCCESS").exists(), timeout=TIMEOUT)
     stored = refreshes.get()
     # django-celery-results keeps the arguments' repr: the id alone, no credentials.
+    beat_pass = RefreshPass.objects.get()
     assert (stored.task_args, stored.task_kwargs) == (
         f'"({tenant.pk},)"',
-        "\"{'trigger': 'schedule'}\"",
+        f"\"{{'trigger': 'schedule', 'pass_id': {beat_pass.pk}}}\"",
     )
     summary = json.loads(stored.result)
     assert (summary["outcome"], summary["new"], summary["retries"]) == ("ok", 2, 0)
