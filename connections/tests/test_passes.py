@@ -23,6 +23,8 @@ from connections import selectors, tasks
 from connections.models import RefreshPass, RefreshRun, RefreshTrigger
 from connections.services import passes
 from connections.services.refresh import tenant_refresh
+from connections.tests.builders import add_site
+from tenants.tests.builders import sandbox_tenant
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,11 +40,9 @@ REDIS_DOWN = {
 
 
 def add_tenant(sandbox, name: str):
-    site = sandbox.add_site(name=name)
-    schedule = sandbox.add_schedule(site.id, name="Anna Lee")
-    sandbox.add_connection(site.id, schedule_id=schedule, calendar_type="GOOGLE", status="SYNCED")
-    key = sandbox.create_api_key(site.account_id)
-    tenant = TenantFactory(name=name, site_id=site.id, api_key=key)
+    """A tenant (not refreshed) of a new site where Anna Lee is on Google; `tenant.site`."""
+    site = add_site(sandbox, name, [{"name": "Anna Lee", "calendar_type": "GOOGLE"}])
+    tenant = sandbox_tenant(sandbox, site)
     tenant.site = site
     return tenant
 

@@ -7,8 +7,6 @@ takes the messages of test_worker.py's worker when both modules run at once.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
@@ -17,7 +15,7 @@ from connections import tasks
 from connections.models import RefreshPass, RefreshRun
 from connections.services import passes
 from portal.celery import app as celery_app
-from tenants.tests.factories import TenantFactory
+from tenants.tests.builders import sandbox_tenant, wait_until
 
 pytestmark = [
     pytest.mark.worker,
@@ -61,7 +59,7 @@ def test_a_tenant_retried_by_the_worker_is_done_once(settings, worker, wix_sandb
     tenants = []
     for name in ("Aurora", "Borealis"):
         site = wix_sandbox.add_site(name=name)
-        tenant = TenantFactory(site_id=site.id, api_key=wix_sandbox.create_api_key(site.account_id))
+        tenant = sandbox_tenant(wix_sandbox, site)
         tenants.append((tenant, site))
     flaky, steady = tenants
     # Every attempt of the client's (1 + WIX_MAX_RETRIES) answered 503, twice over: the
@@ -76,7 +74,9 @@ def test_a_tenant_retried_by_the_worker_is_done_once(settings, worker, wix_sandb
 
     summaries = [result.get(timeout=TIMEOUT) for result in results]
     assert [(s["outcome"], s["retries"]) for s in summaries] == [("ok", 2), ("ok", 0)]
-    _wait_until(lambda: RefreshPass.objects.get(pk=refresh_pass.pk).closed_at is not None)
+    wait_until(
+        lambda: RefreshPass.objects.get(pk=refresh_pass.pk).closed_at is not None, timeout=TIMEOUT
+    )
     refresh_pass.refresh_from_db()
     assert (refresh_pass.done, refresh_pass.expected, refresh_pass.completed) == (2, 2, True)
     runs = RefreshRun.objects.filter(refresh_pass=refresh_pass)
@@ -88,11 +88,3 @@ def test_a_tenant_retried_by_the_worker_is_done_once(settings, worker, wix_sandb
             (steady[0].pk, "ok"),
         ]
     )
-
-
-def _wait_until(condition, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from connections.models import Connection, RefreshPass
 from connections.services import passes
 from portal import dashboard
-from tenants.models import Role, TenantMembership
+from tenants.tests.builders import staff_user
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -100,9 +100,8 @@ def test_refreshed_just_now_and_hours_ago(admin_user, tenant):
 def test_one_query_more_than_before(django_user_model, tenant):
     """Six queries before (test_dashboard.py), seven with the last completed pass, with a
     pass or without."""
-    user = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
-    for other in [tenant, *(TenantFactory() for _ in range(dashboard.STALE_LIMIT + 1))]:
-        TenantMembership.objects.create(user=user, tenant=other, role=Role.VIEWER)
+    others = [TenantFactory() for _ in range(dashboard.STALE_LIMIT + 1)]
+    user = staff_user("staff", viewer_of=(tenant, *others))
 
     with CaptureQueriesContext(db_connection) as without_pass:
         d = dashboard.build(user)
