@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from connections.models import RefreshTrigger
+from connections.services.passes import pass_start, pass_tenant_done
 from connections.services.refresh import tenant_refresh
 from portal.demo import DEMO_SEED, ensure_admin, install_demo_tenants
 from portal.management.commands.wix_sandbox import PORT
@@ -50,12 +51,17 @@ class Command(BaseCommand):
             ) from None
         # Settings are read at call time, so every Wix call from here on reaches the sandbox.
         settings.WIX_API_BASE_URL = server.url
+        # Webhook endpoints on this machine (a local receiver) are the demo's to try.
+        settings.WEBHOOK_ALLOW_HOSTS = [*settings.WEBHOOK_ALLOW_HOSTS, "127.0.0.1", "localhost"]
 
         tenants = install_demo_tenants(demo)
+        # The admin opens on a mirror of the sandbox, refreshed as one pass (as beat does), so
+        # the dashboard and /healthz say when.
+        first_pass = pass_start(len(tenants), trigger=RefreshTrigger.DEMO)
         for tenant in tenants:
             tenant_verify_credentials(tenant, user=None, via=Via.COMMAND)
-            # The admin opens on a mirror of the sandbox, not an empty list.
-            tenant_refresh(tenant, trigger=RefreshTrigger.DEMO)
+            tenant_refresh(tenant, trigger=RefreshTrigger.DEMO, refresh_pass_id=first_pass.pk)
+            pass_tenant_done(first_pass.pk)
         login = ensure_admin(password=os.environ.get("DEMO_ADMIN_PASSWORD"))
 
         host = addrport if ":" in addrport else f"127.0.0.1:{addrport}"
