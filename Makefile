@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Two test processes (pytest-xdist), one database each; PYTEST_ARGS="-n 0" runs them in one.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: demo test lint bench-refresh clean
 
