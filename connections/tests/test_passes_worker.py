@@ -1,8 +1,9 @@
 """A refresh pass through a real Celery worker on Redis, against PostgreSQL: a tenant whose
 refresh a worker retries is counted done once, after its last attempt.
 
-The worker runs in a thread of this process and consumes a queue of its own, so it never
-takes the messages of test_worker.py's worker when both modules run at once.
+The worker runs in a thread of this process. Worker tests run in one process (see .ci/run):
+a worker started with a queue of its own would change the app's queue selection for the
+worker tests after it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ pytestmark = [
     ),
 ]
 
-QUEUE = "test-passes"
 TIMEOUT = 15
 
 
@@ -47,7 +47,6 @@ def worker(django_db_setup, django_db_blocker):
             perform_ping_check=False,
             loglevel="WARNING",
             shutdown_timeout=TIMEOUT,
-            queues=[QUEUE],
         ) as started,
     ):
         yield started
@@ -68,7 +67,7 @@ def test_a_tenant_retried_by_the_worker_is_done_once(settings, worker, wix_sandb
     refresh_pass = passes.pass_start(2, trigger="schedule")
 
     results = [
-        tasks.refresh_tenant.apply_async((tenant.pk,), {"pass_id": refresh_pass.pk}, queue=QUEUE)
+        tasks.refresh_tenant.apply_async((tenant.pk,), {"pass_id": refresh_pass.pk})
         for tenant, _ in tenants
     ]
 
