@@ -707,3 +707,137 @@ class Job(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.tenant_id} ({self.id})"
+
+
+class IssueKind(models.TextChoices):
+    """One problem of one object (connections/issues.py decides when each opens)."""
+
+    CONNECTION_ERROR = "connection_error", "Connection in error"
+    CONNECTION_DISCONNECTED = "connection_disconnected", "Connection disconnected"
+    CONNECTION_REMOVED = "connection_removed", "Connection removed from Wix"
+    CONNECTION_STUCK = "connection_stuck", "Connection not syncing"
+    TENANT_REFRESH_FAILING = "tenant_refresh_failing", "Refresh failing"
+    TENANT_CREDENTIALS = "tenant_credentials", "Credentials refused"
+    TENANT_STALE = "tenant_stale", "Mirror stale"
+
+
+CONNECTION_ISSUE_KINDS = (
+    IssueKind.CONNECTION_ERROR,
+    IssueKind.CONNECTION_DISCONNECTED,
+    IssueKind.CONNECTION_REMOVED,
+    IssueKind.CONNECTION_STUCK,
+)
+TENANT_ISSUE_KINDS = (
+    IssueKind.TENANT_REFRESH_FAILING,
+    IssueKind.TENANT_CREDENTIALS,
+    IssueKind.TENANT_STALE,
+)
+
+
+class IssueState(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+    MUTED = "muted", "Muted"
+
+
+# An issue that is still a problem (muted is still one, only silenced): at most one per object
+# and kind.
+LIVE_ISSUE_STATES = (IssueState.OPEN, IssueState.MUTED)
+
+
+class IssueResolution(models.TextChoices):
+    HEALTHY = "healthy", "Seen healthy"
+    REMOVED = "removed", "Connection removed"
+    PORTAL_ACTION = "portal_action", "Portal action"
+    REPLACED = "replaced", "Replaced by another problem"
+
+
+class Issue(TenantOwned):
+    """One problem of one connection or tenant, from when it opened until it was seen fixed.
+
+    The same problem returning within ISSUE_REOPEN_HOURS reopens this row (`occurrences`)
+    rather than opening another; the rules are `connections/issues.py`.
+    """
+
+    kind = models.CharField(max_length=32, choices=IssueKind)
+    # None for the tenant kinds (the check constraint below).
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.CASCADE, related_name="issues"
+    )
+    state = models.CharField(max_length=16, choices=IssueState, default=IssueState.OPEN)
+    # Wix's errorReason, or the Wix error code of a failed refresh.
+    detail = models.CharField(max_length=100, blank=True)
+    first_seen_at = models.DateTimeField()
+    # Written only when a refresh writes the issue: unchanged passes write no row.
+    last_seen_at = models.DateTimeField()
+    opened_at = models.DateTimeField()  # the current episode
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    occurrences = models.PositiveIntegerField(default=1)
+    opened_by_change = models.ForeignKey(
+        ConnectionChange, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_by_change = models.ForeignKey(
+        ConnectionChange, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    opened_by_run = models.ForeignKey(
+        RefreshRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_by_run = models.ForeignKey(
+        RefreshRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution = models.CharField(max_length=16, blank=True, choices=IssueResolution)
+    muted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    muted_until = models.DateTimeField(null=True, blank=True)
+    mute_reason = models.CharField(max_length=200, blank=True)
+    # ISO times of the latest openings within the flapping window (at most 3).
+    recent_openings = models.JSONField(default=list, blank=True)
+    flapping = models.BooleanField(default=False)
+    # Opened by a site's first import: listed, notified to no one.
+    baseline = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            # Partial unique indexes rather than nulls_distinct: SQLite and PostgreSQL both
+            # have them, and they serve the refresh's read of live issues.
+            models.UniqueConstraint(
+                fields=["connection", "kind"],
+                condition=Q(connection__isnull=False, state__in=LIVE_ISSUE_STATES),
+                name="issue_one_live_per_connection",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "kind"],
+                condition=Q(connection__isnull=True, state__in=LIVE_ISSUE_STATES),
+                name="issue_one_live_per_tenant",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=CONNECTION_ISSUE_KINDS, connection__isnull=False)
+                | Q(kind__in=TENANT_ISSUE_KINDS, connection__isnull=True),
+                name="issue_connection_iff_connection_kind",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state=IssueState.MUTED) | Q(muted_until__isnull=False),
+                name="issue_muted_has_expiry",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "-opened_at"], name="issue_state_recent"),
+            models.Index(fields=["tenant", "state"], name="issue_tenant_state"),
+            models.Index(
+                fields=["muted_until"],
+                name="issue_mute_expiry",
+                condition=Q(state=IssueState.MUTED),
+            ),
+            models.Index(
+                fields=["resolved_at"], name="issue_flapping_resolved", condition=Q(flapping=True)
+            ),
+        ]
+        ordering = ["-opened_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.state})"

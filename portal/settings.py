@@ -231,6 +231,14 @@ WIX_SITE_REQUESTS_PER_MINUTE = env.int("WIX_SITE_REQUESTS_PER_MINUTE", default=1
 # First wait before a refresh that met a busy or unavailable Wix is tried again (doubles).
 REFRESH_RETRY_BACKOFF_SECONDS = env.float("REFRESH_RETRY_BACKOFF_SECONDS", default=30)
 
+# --- Issues ------------------------------------------------------------------------------
+# A connection CONNECTED or SYNC_IN_PROGRESS this long without reaching SYNCED is stuck.
+ISSUE_STUCK_HOURS = env.float("ISSUE_STUCK_HOURS", default=6)
+# Failed refreshes of a tenant in a row that open its "refresh failing" issue.
+ISSUE_REFRESH_FAILURES = env.int("ISSUE_REFRESH_FAILURES", default=3)
+# The same problem returning this soon after its issue resolved reopens that issue.
+ISSUE_REOPEN_HOURS = env.float("ISSUE_REOPEN_HOURS", default=24)
+
 # --- Webhooks ----------------------------------------------------------------------------
 # Hosts (names or addresses, exactly) that webhooks may reach over http:// and at any
 # address; every other URL must be https:// to public addresses (alerts/webhooks/guard.py).
