@@ -7,8 +7,10 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from common.events import SUBSCRIBABLE
+from common.ids import MAX_ID
 
-from ..models import Delivery, DeliveryAttempt, WebhookEndpoint
+from ..models import Delivery, DeliveryAttempt, DisabledReason, WebhookEndpoint
+from ..webhooks.transport import AttemptError
 
 
 class TenantIdsField(serializers.ListField):
@@ -18,7 +20,7 @@ class TenantIdsField(serializers.ListField):
     a foreign id exactly as a missing one (a related field's choices would list tenants).
     """
 
-    child = serializers.IntegerField(min_value=1)
+    child = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
     def get_attribute(self, instance):
         return sorted(t.pk for t in instance.tenants.all())
@@ -39,6 +41,10 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
     is_enabled = serializers.BooleanField(
         required=False, help_text="Turning it off cancels its pending deliveries."
     )
+    # Blank while it is on: the choices say so, or the schema would not allow "".
+    disabled_reason = serializers.ChoiceField(
+        choices=[("", "Not turned off"), *DisabledReason.choices], read_only=True
+    )
 
     class Meta:
         model = WebhookEndpoint
@@ -55,7 +61,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
             "failing_since",
             "created_at",
         ]
-        read_only_fields = ["disabled_reason", "disabled_at", "failing_since", "created_at"]
+        read_only_fields = ["disabled_at", "failing_since", "created_at"]
 
 
 class CreatedWebhookEndpointSerializer(WebhookEndpointSerializer):
@@ -82,6 +88,12 @@ class TestSentSerializer(serializers.Serializer):
 
 
 class DeliveryAttemptSerializer(serializers.ModelSerializer):
+    error = serializers.ChoiceField(
+        choices=[("", "None: the receiver answered"), *AttemptError.CHOICES],
+        read_only=True,
+        help_text="Why no answer came (a timeout, a refused connection...); blank if one did.",
+    )
+
     class Meta:
         model = DeliveryAttempt
         fields = ["number", "started_at", "duration_ms", "status_code", "error", "retry_at"]
@@ -117,7 +129,7 @@ class DeliverySerializer(serializers.ModelSerializer):
 class ReplaySerializer(serializers.Serializer):
     """Exactly one of: a delivery of this endpoint, or every failed one since a time."""
 
-    delivery_id = serializers.IntegerField(required=False, min_value=1)
+    delivery_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     failed_since = serializers.DateTimeField(required=False)
 
     def validate_failed_since(self, value):

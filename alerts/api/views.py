@@ -10,13 +10,15 @@ create and rotate-secret, both `Cache-Control: no-store`.
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from common.api_errors import Conflict
+from common.api_errors import Conflict, ErrorSerializer
+from common.ids import MAX_ID
 from tenants.models import Via
 
 from ..models import Delivery, WebhookEndpoint
@@ -31,6 +33,13 @@ from .serializers import (
     TestSentSerializer,
     WebhookEndpointSerializer,
 )
+
+CONFLICT = {
+    409: OpenApiResponse(
+        ErrorSerializer,
+        description="The endpoint is turned off, or the delivery is still being attempted.",
+    )
+}
 
 # The service's field names where they differ from the API's.
 FIELD_NAMES = {"tenant_ids": "tenants"}
@@ -79,6 +88,13 @@ class WebhookEndpointViewSet(
         )
 
     @extend_schema(responses={201: CreatedWebhookEndpointSerializer})
+    def get_object(self):
+        # An id no row can have (not a number, beyond 64 bits) is a 404, not a database error.
+        given = str(self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, ""))
+        if not (given.isascii() and given.isdigit()) or int(given) > MAX_ID:
+            raise Http404
+        return super().get_object()
+
     def create(self, request, *args, **kwargs):
         """Create an endpoint owned by you; the response shows its signing secret, once.
 
@@ -138,7 +154,7 @@ class WebhookEndpointViewSet(
         body = {"secret": secret, "previous_valid_until": payloads.iso(until)}
         return _no_store(Response(body, status=status.HTTP_201_CREATED))
 
-    @extend_schema(request=None, responses={202: TestSentSerializer})
+    @extend_schema(request=None, responses={202: TestSentSerializer, **CONFLICT})
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         """Queue a `webhook.test` event to the endpoint; 409 when it is turned off."""
@@ -157,7 +173,7 @@ class WebhookEndpointViewSet(
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(DeliverySerializer(page, many=True).data)
 
-    @extend_schema(request=ReplaySerializer, responses={202: ReplayQueuedSerializer})
+    @extend_schema(request=ReplaySerializer, responses={202: ReplayQueuedSerializer, **CONFLICT})
     @action(detail=True, methods=["post"])
     def replay(self, request, pk=None):
         """Send one delivery again (`delivery_id`, the same `webhook-id`), or every failed

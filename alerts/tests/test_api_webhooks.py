@@ -323,3 +323,18 @@ def test_another_users_endpoint_is_404_on_every_route(client, olga, tenant):
 
 def test_a_request_without_a_token_is_401():
     assert APIClient().get(BASE).status_code == 401
+
+
+@pytest.mark.parametrize("pk", ["99999999999999999999", "abc"])
+def test_an_id_no_row_can_have_is_404(client, pk):
+    answer = client.get(f"{BASE}{pk}/")
+
+    assert answer.status_code == 404, answer.content
+    assert answer.json()["error"]["code"] == "not_found"
+
+
+def test_tenant_ids_beyond_64_bits_are_a_field_error(client):
+    body = {"url": "http://127.0.0.1:9/h", "tenants": [2**64]}
+    fields = fields_of(client.post(BASE, body, format="json"))
+
+    assert list(fields) == ["tenants"]
