@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.db import connection as db_connection
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
@@ -93,6 +94,33 @@ def newest_token_url(tenant: Tenant) -> str:
     return f"/api/v1/me/tokens/{token.token_key}/"
 
 
+def newest_token_user(tenant: Tenant):
+    """The user of the newest API token of someone who sees `tenant`: for the caller's own
+    tenant, the caller; for another tenant, someone else (a member of it, or a superuser)."""
+    sees = Q(user__is_superuser=True) | Q(user__tenant_memberships__tenant=tenant)
+    return AuthToken.objects.filter(sees).order_by("-created").first().user
+
+
+# A public address: the SSRF guard passes it without DNS (nothing is sent: the test's
+# transaction never commits).
+HOOK_URL = "https://93.184.215.14/hook"
+
+
+def webhook_endpoint(suffix: str = "") -> Callable[[Tenant], str]:
+    """A webhook endpoint of `newest_token_user(tenant)`'s, made if they have none. The model
+    by name: alerts is a layer above connections (import-linter), its tests may not import it."""
+
+    def url(tenant: Tenant) -> str:
+        model = apps.get_model("alerts", "WebhookEndpoint")
+        owner = newest_token_user(tenant)
+        endpoint = model.objects.filter(owner=owner).first() or model.objects.create(
+            owner=owner, url=HOOK_URL
+        )
+        return f"/api/v1/webhook-endpoints/{endpoint.pk}/{suffix}"
+
+    return url
+
+
 ENDPOINTS = [
     # No tenant filter: tenant B is simply not listed.
     Endpoint("tenant-list", "get", lambda t: "/api/v1/tenants/", foreign_status=200),
@@ -154,6 +182,54 @@ ENDPOINTS = [
         "me-token-list", "get", lambda t: "/api/v1/me/tokens/", foreign_status=200, per_user=True
     ),
     Endpoint("me-token-destroy", "delete", newest_token_url, per_user=True),
+    # Per user as the tokens: one's own webhook endpoints; another user's is a 404. Creating
+    # one about another tenant is a field error (400), as about a tenant that does not exist.
+    Endpoint(
+        "webhook-endpoint-list",
+        "get",
+        lambda t: "/api/v1/webhook-endpoints/",
+        foreign_status=200,
+        per_user=True,
+    ),
+    Endpoint(
+        "webhook-endpoint-create",
+        "post",
+        lambda t: "/api/v1/webhook-endpoints/",
+        lambda t: {"url": HOOK_URL, "tenants": [t.pk]},
+        foreign_status=400,
+        per_user=True,
+    ),
+    Endpoint("webhook-endpoint-retrieve", "get", webhook_endpoint(), per_user=True),
+    Endpoint(
+        "webhook-endpoint-update",
+        "put",
+        webhook_endpoint(),
+        lambda t: {"url": HOOK_URL, "description": "Ops"},
+        per_user=True,
+    ),
+    Endpoint(
+        "webhook-endpoint-partial_update",
+        "patch",
+        webhook_endpoint(),
+        lambda t: {"description": "Ops"},
+        per_user=True,
+    ),
+    Endpoint("webhook-endpoint-destroy", "delete", webhook_endpoint(), per_user=True),
+    Endpoint(
+        "webhook-endpoint-rotate_secret",
+        "post",
+        webhook_endpoint("rotate-secret/"),
+        per_user=True,
+    ),
+    Endpoint("webhook-endpoint-test", "post", webhook_endpoint("test/"), per_user=True),
+    Endpoint("webhook-endpoint-deliveries", "get", webhook_endpoint("deliveries/"), per_user=True),
+    Endpoint(
+        "webhook-endpoint-replay",
+        "post",
+        webhook_endpoint("replay/"),
+        lambda t: {"failed_since": "2026-01-01T00:00:00Z"},
+        per_user=True,
+    ),
 ]
 # Creating a tenant addresses no tenant's object; only superusers may (403 otherwise).
 NOT_ABOUT_A_TENANT = {"tenant-create"}

@@ -8,6 +8,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from alerts.api import views as alert_views
 from connections.api import views as connection_views
 from portal.api.errors import unknown_endpoint
 from tenants.api import tokens
@@ -29,6 +30,9 @@ router.register("refresh-runs", connection_views.RefreshRunViewSet, basename="re
 router.register("audit-events", tenant_views.AuditEventViewSet, basename="audit-event")
 router.register("jobs", connection_views.JobViewSet, basename="job")
 router.register("me/tokens", tokens.MyTokenViewSet, basename="me-token")
+router.register(
+    "webhook-endpoints", alert_views.WebhookEndpointViewSet, basename="webhook-endpoint"
+)
 
 urlpatterns = [
     path("v1/", include(router.urls)),

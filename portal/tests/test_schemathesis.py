@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import strategies as st
 from knox.settings import CONSTANTS
@@ -29,6 +30,7 @@ from schemathesis.checks import CHECKS as REGISTERED_CHECKS
 from schemathesis.checks import load_all_checks, not_a_server_error
 from schemathesis.config._checks import PositiveDataAcceptanceConfig
 
+from alerts.models import DeliveryAttempt, WebhookEndpoint
 from connections.models import Connection, ConnectRequest, Job, Provider, RefreshRun, Schedule
 from portal.api.throttling import TokenRateThrottle
 from tenants.models import AuditEvent
@@ -110,7 +112,26 @@ def real_ids(world) -> dict[str, list]:
             str(model.objects.filter(tenant=t).values_list("pk", flat=True).first())
             for t in (world.tenant_a, world.tenant_b)
         ]
+    # Webhook endpoints are per user, as tokens: the superuser's and the viewer's own (each
+    # role reaches its own, the superuser both), and spares for DELETE to remove. Ids far
+    # beyond the ones drawn at random, so no random DELETE takes the real ones away.
+    for key, first_pk in (("webhook-endpoints", 7_000_001), ("webhook-endpoints-spare", 7_000_003)):
+        ids[key] = [
+            str(WebhookEndpoint.objects.create(pk=first_pk + i, owner=user, url=HOOK_URL).pk)
+            for i, user in enumerate((world.superuser, world.viewer))
+        ]
+    for pk in ids["webhook-endpoints"]:
+        # A failed delivery with its attempt, for the deliveries' schema to meet.
+        delivery = WebhookEndpoint.objects.get(pk=pk).deliveries.create(
+            msg_id=f"msg_{pk}", event_type="webhook.test", body="{}", state="failed"
+        )
+        DeliveryAttempt.objects.create(
+            delivery=delivery, number=1, started_at=timezone.now(), status_code=500
+        )
     return ids
+
+
+HOOK_URL = "https://93.184.215.14/hook"
 
 
 def strategies(operation, mode, world, ids, spare_token_key):
@@ -125,6 +146,8 @@ def strategies(operation, mode, world, ids, spare_token_key):
             generation_mode=mode, path_parameters={"token_key": spare_token_key}
         )
     elif "{id}" in operation.path:
+        if collection == "webhook-endpoints" and operation.method.upper() == "DELETE":
+            collection = "webhook-endpoints-spare"
         for pk in ids[collection]:
             yield operation.as_strategy(generation_mode=mode, path_parameters={"id": pk})
     elif any(p.name == "tenant" for p in operation.query):
