@@ -287,7 +287,7 @@ class WebhookEndpointAdmin(OwnedAdmin):
                 event_types=data["event_types"],
                 tenant_ids=tenant_ids,
                 is_enabled=data["is_enabled"],
-                acting_user=request.user,
+                user=request.user,
                 via=Via.ADMIN,
             )
         else:
@@ -297,7 +297,7 @@ class WebhookEndpointAdmin(OwnedAdmin):
                 description=data["description"],
                 event_types=data["event_types"],
                 tenant_ids=tenant_ids,
-                acting_user=request.user,
+                user=request.user,
                 via=Via.ADMIN,
             )
         # The admin goes on with `obj` (its log entry, response_add): it becomes the row.
@@ -330,19 +330,17 @@ class WebhookEndpointAdmin(OwnedAdmin):
         return response
 
     def delete_model(self, request, obj):
-        endpoints.endpoint_delete(obj, acting_user=request.user, via=Via.ADMIN)
+        endpoints.endpoint_delete(obj, user=request.user, via=Via.ADMIN)
 
     def delete_queryset(self, request, queryset):
         for endpoint in queryset:
-            endpoints.endpoint_delete(endpoint, acting_user=request.user, via=Via.ADMIN)
+            endpoints.endpoint_delete(endpoint, user=request.user, via=Via.ADMIN)
 
     @admin.action(description="Send a test event")
     def send_test(self, request, queryset):
         for endpoint in queryset:
             try:
-                delivery = endpoints.endpoint_send_test(
-                    endpoint, acting_user=request.user, via=Via.ADMIN
-                )
+                delivery = endpoints.endpoint_send_test(endpoint, user=request.user, via=Via.ADMIN)
             except endpoints.Refused as exc:
                 self.message_user(request, f"{endpoint}: {exc}", messages.WARNING)
                 continue
@@ -356,7 +354,7 @@ class WebhookEndpointAdmin(OwnedAdmin):
             (
                 endpoint,
                 endpoints.endpoint_rotate_secret(
-                    endpoint, acting_user=request.user, via=Via.ADMIN, now=now
+                    endpoint, user=request.user, via=Via.ADMIN, now=now
                 ),
                 now + endpoints.SECRET_OVERLAP,
             )
@@ -387,7 +385,7 @@ class WebhookEndpointAdmin(OwnedAdmin):
         for endpoint in chosen:
             try:
                 replays = endpoints.deliveries_replay_failed(
-                    endpoint, since=since, acting_user=request.user, via=Via.ADMIN
+                    endpoint, since=since, user=request.user, via=Via.ADMIN
                 )
             except endpoints.Refused as exc:
                 self.message_user(request, f"{endpoint}: {exc}", messages.WARNING)
@@ -520,9 +518,7 @@ class DeliveryAdmin(OwnedAdmin):
     def replay(self, request, queryset):
         for delivery in queryset.select_related("endpoint", "tenant"):
             try:
-                replay = endpoints.delivery_replay(
-                    delivery, acting_user=request.user, via=Via.ADMIN
-                )
+                replay = endpoints.delivery_replay(delivery, user=request.user, via=Via.ADMIN)
             except endpoints.Refused as exc:
                 self.message_user(request, f"{delivery}: {exc}", messages.WARNING)
                 continue

@@ -110,7 +110,7 @@ class WebhookEndpointViewSet(
             description=data.get("description", ""),
             event_types=data.get("event_types", ()),
             tenant_ids=data.get("tenants", ()),
-            acting_user=request.user,
+            user=request.user,
             via=Via.API,
         )
         endpoint = self.get_queryset().get(pk=endpoint.pk)
@@ -128,14 +128,14 @@ class WebhookEndpointViewSet(
         saved = _calling(
             endpoints.endpoint_update,
             serializer.instance,
-            acting_user=self.request.user,
+            user=self.request.user,
             via=Via.API,
             **given,
         )
         serializer.instance = self.get_queryset().get(pk=saved.pk)
 
     def perform_destroy(self, instance):
-        endpoints.endpoint_delete(instance, acting_user=self.request.user, via=Via.API)
+        endpoints.endpoint_delete(instance, user=self.request.user, via=Via.API)
 
     @extend_schema(request=None, responses={201: RotatedSecretSerializer})
     @action(detail=True, methods=["post"], url_path="rotate-secret")
@@ -146,7 +146,7 @@ class WebhookEndpointViewSet(
         secret = _calling(
             endpoints.endpoint_rotate_secret,
             self.get_object(),
-            acting_user=request.user,
+            user=request.user,
             via=Via.API,
             now=now,
         )
@@ -159,7 +159,7 @@ class WebhookEndpointViewSet(
     def test(self, request, pk=None):
         """Queue a `webhook.test` event to the endpoint; 409 when it is turned off."""
         delivery = _calling(
-            endpoints.endpoint_send_test, self.get_object(), acting_user=request.user, via=Via.API
+            endpoints.endpoint_send_test, self.get_object(), user=request.user, via=Via.API
         )
         body = {"delivery_id": delivery.pk, "webhook_id": delivery.msg_id}
         return Response(body, status=status.HTTP_202_ACCEPTED)
@@ -189,14 +189,14 @@ class WebhookEndpointViewSet(
                 raise serializers.ValidationError(
                     {"delivery_id": ["No such delivery of this endpoint."]}
                 )
-            _calling(endpoints.delivery_replay, delivery, acting_user=request.user, via=Via.API)
+            _calling(endpoints.delivery_replay, delivery, user=request.user, via=Via.API)
             queued = 1
         else:
             replays = _calling(
                 endpoints.deliveries_replay_failed,
                 endpoint,
                 since=data["failed_since"],
-                acting_user=request.user,
+                user=request.user,
                 via=Via.API,
             )
             queued = len(replays)

@@ -118,7 +118,7 @@ def endpoint_create(
     description: str = "",
     event_types: Sequence[str] = (),
     tenant_ids: Iterable[Any] = (),
-    acting_user,
+    user,
     via: Via,
 ) -> tuple[WebhookEndpoint, str]:
     """Create an endpoint and its first secret; return both. The secret is not shown again.
@@ -138,7 +138,7 @@ def endpoint_create(
         WebhookSecret.objects.create(endpoint=endpoint, secret=secret)
         audit.record(
             AuditAction.CREATE_WEBHOOK_ENDPOINT,
-            user=acting_user,
+            user=user,
             via=via,
             target=endpoint,
             parameters={"owner": owner.get_username(), **_recorded(endpoint)},
@@ -149,7 +149,7 @@ def endpoint_create(
 def endpoint_update(
     endpoint: WebhookEndpoint,
     *,
-    acting_user,
+    user,
     via: Via,
     url: str = UNSET,
     description: str = UNSET,
@@ -193,7 +193,7 @@ def endpoint_update(
             deliveries.cancel_pending(stored.pk, at=now)
         audit.record(
             AuditAction.UPDATE_WEBHOOK_ENDPOINT,
-            user=acting_user,
+            user=user,
             via=via,
             target=stored,
             changes=audit.changes_between(before, _recorded(stored)),
@@ -201,12 +201,12 @@ def endpoint_update(
     return stored
 
 
-def endpoint_delete(endpoint: WebhookEndpoint, *, acting_user, via: Via) -> None:
+def endpoint_delete(endpoint: WebhookEndpoint, *, user, via: Via) -> None:
     """Delete the endpoint with its secrets and delivery log."""
     with transaction.atomic():
         audit.record(
             AuditAction.DELETE_WEBHOOK_ENDPOINT,
-            user=acting_user,
+            user=user,
             via=via,
             target=endpoint,
             parameters=_recorded(endpoint),
@@ -215,7 +215,7 @@ def endpoint_delete(endpoint: WebhookEndpoint, *, acting_user, via: Via) -> None
 
 
 def endpoint_rotate_secret(
-    endpoint: WebhookEndpoint, *, acting_user, via: Via, now: datetime | None = None
+    endpoint: WebhookEndpoint, *, user, via: Via, now: datetime | None = None
 ) -> str:
     """Make a new secret and return it (shown once); the current one keeps signing for 24
     hours alongside it. Secrets expired already are deleted."""
@@ -228,7 +228,7 @@ def endpoint_rotate_secret(
         WebhookSecret.objects.create(endpoint=endpoint, secret=secret, created_at=now)
         audit.record(
             AuditAction.ROTATE_WEBHOOK_SECRET,
-            user=acting_user,
+            user=user,
             via=via,
             target=endpoint,
             parameters={"previous_valid_until": payloads.iso(now + SECRET_OVERLAP)},
@@ -236,7 +236,7 @@ def endpoint_rotate_secret(
     return secret
 
 
-def endpoint_send_test(endpoint: WebhookEndpoint, *, acting_user, via: Via) -> Delivery:
+def endpoint_send_test(endpoint: WebhookEndpoint, *, user, via: Via) -> Delivery:
     """Queue a `webhook.test` event to the endpoint, whatever it subscribes to; return its
     delivery, whose first attempt is made once this commits. Raises Refused when it is off."""
     if not endpoint.is_enabled:
@@ -260,7 +260,7 @@ def endpoint_send_test(endpoint: WebhookEndpoint, *, acting_user, via: Via) -> D
         )
         audit.record(
             AuditAction.SEND_TEST_WEBHOOK,
-            user=acting_user,
+            user=user,
             via=via,
             target=endpoint,
             parameters={"delivery": delivery.pk, "webhook_id": msg_id},
@@ -269,7 +269,7 @@ def endpoint_send_test(endpoint: WebhookEndpoint, *, acting_user, via: Via) -> D
     return delivery
 
 
-def delivery_replay(delivery: Delivery, *, acting_user, via: Via) -> Delivery:
+def delivery_replay(delivery: Delivery, *, user, via: Via) -> Delivery:
     """Queue the delivery again, the same `webhook-id` and body; return the new delivery.
 
     Raises Refused while it is still pending, or when its endpoint is off.
@@ -291,7 +291,7 @@ def delivery_replay(delivery: Delivery, *, acting_user, via: Via) -> Delivery:
         )
         audit.record(
             AuditAction.REPLAY_WEBHOOK_DELIVERY,
-            user=acting_user,
+            user=user,
             via=via,
             tenant=delivery.tenant,
             target=endpoint,
@@ -302,7 +302,7 @@ def delivery_replay(delivery: Delivery, *, acting_user, via: Via) -> Delivery:
 
 
 def deliveries_replay_failed(
-    endpoint: WebhookEndpoint, *, since: datetime, acting_user, via: Via
+    endpoint: WebhookEndpoint, *, since: datetime, user, via: Via
 ) -> list[Delivery]:
     """Queue again every delivery of the endpoint made since `since` that failed or was
     cancelled and has not been replayed, oldest first, at most REPLAY_MAX; return the replays.
@@ -337,7 +337,7 @@ def deliveries_replay_failed(
         )
         audit.record(
             AuditAction.REPLAY_FAILED_WEBHOOKS,
-            user=acting_user,
+            user=user,
             via=via,
             target=endpoint,
             parameters={"since": payloads.iso(since), "replays": len(replays)},

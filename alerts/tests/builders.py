@@ -8,15 +8,13 @@ from tenants.models import Via
 
 
 def make_endpoint(owner, url: str, **fields) -> tuple[WebhookEndpoint, str]:
-    return endpoints.endpoint_create(
-        owner=owner, url=url, acting_user=owner, via=Via.ADMIN, **fields
-    )
+    return endpoints.endpoint_create(owner=owner, url=url, user=owner, via=Via.ADMIN, **fields)
 
 
 def send_test(endpoint: WebhookEndpoint, capture) -> Delivery:
     """Send a test event; its first attempt runs on commit, in process (no broker)."""
     with capture(execute=True):
-        delivery = endpoints.endpoint_send_test(endpoint, acting_user=endpoint.owner, via=Via.ADMIN)
+        delivery = endpoints.endpoint_send_test(endpoint, user=endpoint.owner, via=Via.ADMIN)
     delivery.refresh_from_db()
     return delivery
 

@@ -61,7 +61,7 @@ def test_a_test_event_is_delivered_at_once_signed_and_enveloped(
 
 def test_a_first_attempt_no_worker_made_is_sent_by_the_sweep(endpoint, webhook_receiver):
     # No on-commit callbacks run: as if the queued task were lost.
-    delivery = endpoints.endpoint_send_test(endpoint, acting_user=endpoint.owner, via=Via.API)
+    delivery = endpoints.endpoint_send_test(endpoint, user=endpoint.owner, via=Via.API)
     assert webhook_receiver.received == []
 
     assert deliveries.send_due() == 1
@@ -278,7 +278,7 @@ def test_a_success_resets_the_failing_clock(
 def test_a_worker_stopped_mid_send_loses_nothing_and_its_late_result_is_dropped(
     endpoint, webhook_receiver, settings, caplog
 ):
-    delivery = endpoints.endpoint_send_test(endpoint, acting_user=endpoint.owner, via=Via.ADMIN)
+    delivery = endpoints.endpoint_send_test(endpoint, user=endpoint.owner, via=Via.ADMIN)
     now = timezone.now()
     (stopped,) = deliveries.claim(now, limit=10)
     # Leased: a second worker sweeping at the same moment finds nothing to send.

@@ -184,7 +184,7 @@ def test_update_audits_what_changed_and_turning_off_cancels_pending(staff):
     tenant = TenantFactory()
     TenantMembership.objects.create(user=staff, tenant=tenant, role=Role.OPERATOR)
     endpoint, _ = make_endpoint(staff, "http://127.0.0.1:9/hook")
-    pending = endpoints.endpoint_send_test(endpoint, acting_user=staff, via=Via.API)
+    pending = endpoints.endpoint_send_test(endpoint, user=staff, via=Via.API)
 
     saved = endpoints.endpoint_update(
         endpoint,
@@ -192,7 +192,7 @@ def test_update_audits_what_changed_and_turning_off_cancels_pending(staff):
         event_types=["connection.broken"],
         tenant_ids=[tenant.pk],
         is_enabled=False,
-        acting_user=staff,
+        user=staff,
         via=Via.API,
     )
 
@@ -208,9 +208,9 @@ def test_update_audits_what_changed_and_turning_off_cancels_pending(staff):
         "is_enabled": [True, False],
     }
     with pytest.raises(endpoints.Refused, match="turned off"):
-        endpoints.endpoint_send_test(saved, acting_user=staff, via=Via.API)
+        endpoints.endpoint_send_test(saved, user=staff, via=Via.API)
 
-    again = endpoints.endpoint_update(saved, is_enabled=True, acting_user=staff, via=Via.API)
+    again = endpoints.endpoint_update(saved, is_enabled=True, user=staff, via=Via.API)
     assert (again.is_enabled, again.disabled_reason, again.disabled_at) == (True, "", None)
 
 
@@ -221,7 +221,7 @@ def test_rotation_signs_with_both_secrets_for_24_hours_then_the_new_only(
     webhook_receiver.secrets = [old]
     send_test(endpoint, django_capture_on_commit_callbacks)
 
-    new = endpoints.endpoint_rotate_secret(endpoint, acting_user=staff, via=Via.ADMIN)
+    new = endpoints.endpoint_rotate_secret(endpoint, user=staff, via=Via.ADMIN)
     assert new != old and new.startswith("whsec_")
     # Both must verify each request now (the receiver checks every secret it is given).
     webhook_receiver.secrets = [old, new]
@@ -245,9 +245,9 @@ def test_rotation_signs_with_both_secrets_for_24_hours_then_the_new_only(
 def test_a_second_rotation_deletes_expired_secrets(staff):
     endpoint, _ = make_endpoint(staff, "http://127.0.0.1:8443/hook")
     start = timezone.now()
-    endpoints.endpoint_rotate_secret(endpoint, acting_user=staff, via=Via.ADMIN, now=start)
+    endpoints.endpoint_rotate_secret(endpoint, user=staff, via=Via.ADMIN, now=start)
     later = start + timedelta(hours=25)
-    endpoints.endpoint_rotate_secret(endpoint, acting_user=staff, via=Via.ADMIN, now=later)
+    endpoints.endpoint_rotate_secret(endpoint, user=staff, via=Via.ADMIN, now=later)
 
     secrets = list(WebhookSecret.objects.filter(endpoint=endpoint).order_by("created_at"))
     assert [s.expires_at for s in secrets] == [later + timedelta(hours=24), None]
@@ -261,7 +261,7 @@ def test_a_replay_keeps_the_webhook_id_and_the_bytes(
     original = send_test(endpoint, django_capture_on_commit_callbacks)
 
     with django_capture_on_commit_callbacks(execute=True):
-        replay = endpoints.delivery_replay(original, acting_user=staff, via=Via.ADMIN)
+        replay = endpoints.delivery_replay(original, user=staff, via=Via.ADMIN)
 
     first, second = webhook_receiver.received
     assert second.msg_id == first.msg_id == original.msg_id
@@ -278,10 +278,10 @@ def test_a_replay_keeps_the_webhook_id_and_the_bytes(
 
 def test_a_pending_delivery_is_not_replayed(staff):
     endpoint, _ = make_endpoint(staff, "http://127.0.0.1:9/hook")
-    pending = endpoints.endpoint_send_test(endpoint, acting_user=staff, via=Via.API)
+    pending = endpoints.endpoint_send_test(endpoint, user=staff, via=Via.API)
 
     with pytest.raises(endpoints.Refused, match="still being attempted"):
-        endpoints.delivery_replay(pending, acting_user=staff, via=Via.API)
+        endpoints.delivery_replay(pending, user=staff, via=Via.API)
 
 
 def test_replay_failed_since_resends_each_failed_or_cancelled_once(
@@ -300,7 +300,7 @@ def test_replay_failed_since_resends_each_failed_or_cancelled_once(
     since = timezone.now() - timedelta(days=1)
     with django_capture_on_commit_callbacks(execute=True):
         replays = endpoints.deliveries_replay_failed(
-            endpoint, since=since, acting_user=staff, via=Via.ADMIN
+            endpoint, since=since, user=staff, via=Via.ADMIN
         )
 
     assert [r.replay_of_id for r in replays] == [failed.pk]
@@ -309,9 +309,7 @@ def test_replay_failed_since_resends_each_failed_or_cancelled_once(
     # Replayed already: a second request finds nothing more to do.
     with django_capture_on_commit_callbacks(execute=True):
         assert (
-            endpoints.deliveries_replay_failed(
-                endpoint, since=since, acting_user=staff, via=Via.ADMIN
-            )
+            endpoints.deliveries_replay_failed(endpoint, since=since, user=staff, via=Via.ADMIN)
             == []
         )
     events = AuditEvent.objects.filter(action="replay_failed_webhooks").order_by("id")
@@ -322,7 +320,7 @@ def test_delete_removes_the_endpoint_its_secrets_and_log(staff, django_capture_o
     endpoint, _ = make_endpoint(staff, "http://127.0.0.1:9/hook")
     send_test(endpoint, django_capture_on_commit_callbacks)
 
-    endpoints.endpoint_delete(endpoint, acting_user=staff, via=Via.ADMIN)
+    endpoints.endpoint_delete(endpoint, user=staff, via=Via.ADMIN)
 
     assert not WebhookEndpoint.objects.exists()
     assert not WebhookSecret.objects.exists()

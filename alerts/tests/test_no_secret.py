@@ -35,12 +35,12 @@ def test_no_secret_in_rows_task_arguments_logs_payloads_or_pages(
 ):
     caplog.set_level(logging.DEBUG)
     endpoint, first = make_endpoint(staff, webhook_receiver.url, description="Ops")
-    second = endpoints.endpoint_rotate_secret(endpoint, acting_user=staff, via=Via.ADMIN)
+    second = endpoints.endpoint_rotate_secret(endpoint, user=staff, via=Via.ADMIN)
     webhook_receiver.secrets = [first, second]
     webhook_receiver.answer(500).answer(410)
     delivery = send_test(endpoint, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
-        endpoints.endpoint_send_test(endpoint, acting_user=staff, via=Via.ADMIN)
+        endpoints.endpoint_send_test(endpoint, user=staff, via=Via.ADMIN)
     smtp_server.wait_for(1)  # the 410 turned it off and its owner was told
     client = admin_client_for(staff)
     pages = [

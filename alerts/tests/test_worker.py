@@ -62,7 +62,7 @@ def test_a_delivery_whose_worker_was_killed_mid_send_is_sent_once_more(
     settings.WEBHOOK_LEASE_SECONDS = LEASE_SECONDS
     endpoint, secret = make_endpoint(staff, webhook_receiver.url)
     webhook_receiver.secrets = [secret]
-    delivery = endpoints.endpoint_send_test(endpoint, acting_user=staff, via=Via.API)
+    delivery = endpoints.endpoint_send_test(endpoint, user=staff, via=Via.API)
     # The worker is inside the attempt while the receiver sits on it.
     webhook_receiver.stall(5.0)
     # The project's Celery app, reached through the task (portal sits above alerts).
@@ -95,9 +95,7 @@ def test_two_sweeps_at_once_send_each_delivery_once(staff, webhook_receiver, set
     settings.WEBHOOK_SENDER_THREADS = 2
     endpoint, secret = make_endpoint(staff, webhook_receiver.url)
     webhook_receiver.secrets = [secret]
-    made = [
-        endpoints.endpoint_send_test(endpoint, acting_user=staff, via=Via.API) for _ in range(30)
-    ]
+    made = [endpoints.endpoint_send_test(endpoint, user=staff, via=Via.API) for _ in range(30)]
     barrier = threading.Barrier(2)
     sent: list[int] = []
     errors: list[BaseException] = []

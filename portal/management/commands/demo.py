@@ -114,14 +114,14 @@ class Command(BaseCommand):
             ) from None
         owner = get_user_model().objects.get(username=owner_name)
         for old in WebhookEndpoint.objects.filter(owner=owner, description=DEMO_ENDPOINT):
-            endpoint_delete(old, acting_user=owner, via=Via.COMMAND)
+            endpoint_delete(old, user=owner, via=Via.COMMAND)
         endpoint, secret = endpoint_create(
             owner=owner,
             url=receiver.url,
             description=DEMO_ENDPOINT,
-            acting_user=owner,
+            user=owner,
             via=Via.COMMAND,
         )
         receiver.secrets.append(secret)
-        endpoint_send_test(endpoint, acting_user=owner, via=Via.COMMAND)
+        endpoint_send_test(endpoint, user=owner, via=Via.COMMAND)
         return receiver
