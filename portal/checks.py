@@ -58,3 +58,19 @@ def check_shared_cache(app_configs=None, **kwargs):
             id="portal.W002",
         )
     ]
+
+
+@register(deploy=True)
+def check_email(app_configs=None, **kwargs):
+    """Without EMAIL_URL, every email the portal writes stays in the admin's outbox."""
+    if settings.EMAIL_BACKEND != settings.OUTBOX_EMAIL_BACKEND:
+        return []
+    return [
+        Warning(
+            "EMAIL_URL is unset: the portal's emails are kept in the admin's outbox and none "
+            "is sent (webhook endpoints' owners are not told when an endpoint is turned off).",
+            hint="Set EMAIL_URL (e.g. smtp+tls://user:password@smtp.example.com:587) and "
+            "DEFAULT_FROM_EMAIL.",
+            id="portal.W003",
+        )
+    ]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from portal.checks import check_celery_broker, check_shared_cache
+from portal.checks import check_celery_broker, check_email, check_shared_cache
 
 MANAGE = Path(__file__).resolve().parents[2] / "manage.py"
 PRODUCTION = {
@@ -26,6 +26,7 @@ PRODUCTION = {
     "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO,https",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
     "CACHE_URL": "rediscache://127.0.0.1:6379/1",
+    "EMAIL_URL": "smtp+tls://mailer:password@smtp.example.com:587",
 }
 
 
@@ -118,3 +119,28 @@ def test_cache_check_passes_for_redis(settings):
     }
 
     assert check_shared_cache() == []
+
+
+def test_email_check_fires_while_mail_goes_to_the_outbox(settings):
+    settings.EMAIL_BACKEND = settings.OUTBOX_EMAIL_BACKEND
+
+    [warning] = check_email()
+
+    assert warning.id == "portal.W003"
+    assert "none is sent" in warning.msg
+    assert "EMAIL_URL" in warning.hint
+
+
+def test_email_check_passes_with_an_smtp_server(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+    assert check_email() == []
+
+
+def test_check_deploy_reports_the_outbox_without_email_url():
+    without_email = {k: v for k, v in PRODUCTION.items() if k != "EMAIL_URL"}
+
+    result = check_deploy(without_email, unset=("EMAIL_URL",))
+
+    assert "portal.W003" in result.stderr
+    assert "EMAIL_URL is unset" in result.stderr
