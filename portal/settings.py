@@ -346,6 +346,10 @@ REST_FRAMEWORK = {
 }
 # /healthz (portal.health), per client address: an uptime monitor polls it once a minute or so.
 HEALTH_THROTTLE_RATE = env.str("HEALTH_THROTTLE_RATE", default="60/min")
+# /metrics (portal.metrics): unset, the endpoint is off (404); set, Prometheus sends it as a
+# bearer token. Per-tenant series only when METRICS_TENANT_LABELS is true (unbounded labels).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_TENANT_LABELS = env.bool("METRICS_TENANT_LABELS", default=False)
 REST_KNOX = {
     # Tokens expire; `create_api_token --expiry DAYS` sets another lifetime per token.
     "TOKEN_TTL": timedelta(days=env.int("API_TOKEN_DAYS", default=90)),

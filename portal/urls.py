@@ -3,7 +3,7 @@ from django.urls import include, path
 
 from connections import views as connection_views
 
-from . import health
+from . import health, metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -11,6 +11,8 @@ urlpatterns = [
     path("connect/return/<str:state>/", connection_views.oauth_return, name="oauth-return"),
     # What an uptime monitor polls: no login, no session, 503 when refreshes stopped.
     path("healthz", health.healthz, name="healthz"),
+    # Prometheus' scrape: off unless METRICS_TOKEN is set, then a bearer token.
+    path("metrics", metrics.metrics, name="metrics"),
 ]
 
 # Under /api/ an error outside a view (a bad Host, an exception in middleware) still answers
