@@ -349,6 +349,7 @@ HEALTH_THROTTLE_RATE = env.str("HEALTH_THROTTLE_RATE", default="60/min")
 # /metrics (portal.metrics): unset, the endpoint is off (404); set, Prometheus sends it as a
 # bearer token. Per-tenant series only when METRICS_TENANT_LABELS is true (unbounded labels).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_THROTTLE_RATE = env.str("METRICS_THROTTLE_RATE", default="60/min")
 METRICS_TENANT_LABELS = env.bool("METRICS_TENANT_LABELS", default=False)
 REST_KNOX = {
     # Tokens expire; `create_api_token --expiry DAYS` sets another lifetime per token.

@@ -68,6 +68,21 @@ def test_401_without_the_right_bearer_token(client, metrics_on, header):
     assert TOKEN not in response.content.decode()
 
 
+def test_guessing_the_token_is_throttled_per_address(client, metrics_on):
+    metrics_on.METRICS_THROTTLE_RATE = "5/min"
+    answers = [
+        client.get(URL, HTTP_AUTHORIZATION=f"Bearer guess-{n}").status_code for n in range(5)
+    ]
+
+    refused = client.get(URL, **AUTH)
+    other_address = client.get(URL, REMOTE_ADDR="10.1.2.3", **AUTH)
+
+    assert answers == [401] * 5
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) >= 1
+    assert other_address.status_code == 200
+
+
 def test_get_only(client, metrics_on):
     # No CSRF token either: the 405 is the view's, not CSRF's 403.
     assert client.post(URL, **AUTH).status_code == 405
