@@ -124,7 +124,25 @@ class ReplaySinceForm(forms.Form):
         return since
 
 
-class DeliveryInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown on a page the user may see already (its owner's, or a superuser's), never
+    added, changed or deleted there."""
+
+    def has_view_permission(self, request, obj=None):
+        # Shown on a page the user may see already (its owner's, or a superuser's).
+        return request.user.is_active and request.user.is_staff
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class DeliveryInline(ReadOnlyInline):
     """The endpoint's newest deliveries; each links to its page with the attempts."""
 
     model = Delivery
@@ -161,19 +179,6 @@ class DeliveryInline(admin.TabularInline):
                 return self._newest
 
         return Newest
-
-    def has_view_permission(self, request, obj=None):
-        # Shown on a page the user may see already (its owner's, or a superuser's).
-        return request.user.is_active and request.user.is_staff
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="delivery")
     def delivery_link(self, obj):
@@ -426,7 +431,7 @@ def _level(delivery: Delivery) -> int:
     return messages.SUCCESS if delivery.state == DeliveryState.SUCCEEDED else messages.WARNING
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyInline):
     model = DeliveryAttempt
     fields = [
         "number",
@@ -442,19 +447,6 @@ class DeliveryAttemptInline(admin.TabularInline):
     max_num = 0
     can_delete = False
     ordering = ["-number"]
-
-    def has_view_permission(self, request, obj=None):
-        # Shown on a page the user may see already (its owner's, or a superuser's).
-        return request.user.is_active and request.user.is_staff
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Delivery)
